@@ -1,0 +1,1 @@
+"""Image generators: the interface (base), the diffusers backend and the tiny test model."""

@@ -1,0 +1,1 @@
+"""Camera motion: 2D matrices and 3D depth reprojection."""

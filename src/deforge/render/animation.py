@@ -1,0 +1,236 @@
+"""The 2D / 3D / Video Input render loop: a frame's steps, top to bottom.
+
+For each diffused frame F (every c-th frame, A-7):
+  1. take the previous diffusion's image, warped forward to F (or, in Video Input, the input frame F);
+  2. match its colours to frame 0 (A-5), apply contrast, sharpen (A-6) and add the frame's noise;
+  3. image-to-image it with the frame's prompt, seed, strength and sampler;
+  4. write the frames F .. F+c-1: the new image warped forward, crossfaded from the previous one.
+
+What is carried from frame to frame is exactly what was written to disk (quantised to the output bit
+depth), so a run resumed from its frames continues exactly as an uninterrupted one (A-8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..errors import InputMediaError
+from ..generate.base import GenerationRequest, Generator
+from ..image_ops import add_noise, apply_contrast, color_reference, match_colors, to_grayscale, unsharp_mask
+from ..motion.warp2d import frame_matrix_2d, warp_2d
+from ..motion.warp3d import depth_to_z, warp_3d
+from ..output import FrameWriter, to_pixels
+from ..plan import Plan
+
+COLOR_MODES = {"Match Frame 0 LAB": "LAB", "Match Frame 0 HSV": "HSV", "Match Frame 0 RGB": "RGB",
+               "Video Input": "LAB"}
+
+
+class DepthModel(Protocol):
+    def predict(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def frame_name(timestring: str, frame: int) -> str:
+    return f"{timestring}_{frame:05}.png"
+
+
+def quantise(image: np.ndarray, bit_depth: int) -> np.ndarray:
+    """The frame as it will read back from its file: what a resumed run starts from."""
+    pixels = to_pixels(image, bit_depth)
+    if bit_depth == 16:
+        return pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
+    if bit_depth == 32:
+        return pixels * np.float32(255.0)
+    return pixels.astype(np.float32)
+
+
+def read_frame(path: Path, bit_depth: int) -> np.ndarray:
+    """A written frame as a float32 RGB frame array (the inverse of quantise)."""
+    import cv2
+
+    source = path.with_suffix(".exr") if bit_depth == 32 else path
+    pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise InputMediaError(f"{source}: cannot read this frame to resume from")
+    pixels = cv2.cvtColor(pixels[..., :3], cv2.COLOR_BGR2RGB)
+    if bit_depth == 16:
+        return pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
+    if bit_depth == 32:
+        return pixels.astype(np.float32) * np.float32(255.0)
+    return pixels.astype(np.float32)
+
+
+class Motion:
+    """Moves a frame by one frame's camera motion: the 2D matrix, or the 3D depth reprojection."""
+
+    def __init__(self, plan: Plan, depth: DepthModel | None):
+        self.plan = plan
+        self.settings = plan.settings
+        self.depth = depth if (self.settings.animation_mode == "3D" and self.settings.use_depth_warping) else None
+
+    def z_for(self, image: np.ndarray) -> np.ndarray | None:
+        """z of each pixel for a 3D warp (A-4): from the depth model, or None (flat, z = 1)."""
+        return depth_to_z(self.depth.predict(image)) if self.depth is not None else None
+
+    def __call__(self, image: np.ndarray, frame: int, z: np.ndarray | None = None) -> np.ndarray:
+        s, values = self.settings, self.plan.schedules
+        if s.animation_mode == "2D":
+            row = {name: values[name][frame] for name in ("angle", "zoom", "translation_x", "translation_y",
+                                                            "perspective_flip_theta", "perspective_flip_phi",
+                                                            "perspective_flip_gamma", "perspective_flip_fv")}
+            row["flip_2d_perspective"] = s.flip_2d_perspective
+            height, width = image.shape[:2]
+            return warp_2d(image, frame_matrix_2d(width, height, row), s.border)
+        translation = [values[f"translation_{a}"][frame] for a in "xyz"]
+        rotation = [values[f"rotation_3d_{a}"][frame] for a in "xyz"]
+        return warp_3d(image, translation, rotation, float(values["fov"][frame]), z, s.padding_mode, s.sampling_mode)
+
+
+@dataclass
+class FrameSteps:
+    """The image steps between a warped frame and the generator, for one frame (A-5, A-6)."""
+
+    plan: Plan
+    reference: object | None = None  # a prepared colour reference (frame 0 as written)
+    motion_only: bool = False
+
+    @property
+    def color_mode(self) -> str | None:
+        return COLOR_MODES.get(self.plan.settings.color_coherence)
+
+    def set_reference(self, frame0: np.ndarray) -> None:
+        if self.color_mode is not None:
+            self.reference = color_reference(frame0.astype(np.uint8), self.color_mode)
+
+    def __call__(self, image: np.ndarray, frame: int) -> np.ndarray:
+        s, values = self.plan.settings, self.plan.schedules
+        if self.reference is not None:
+            image = match_colors(image, self.reference, self.color_mode)
+        if s.color_force_grayscale:
+            image = to_grayscale(image)
+        image = apply_contrast(image, float(values["contrast_schedule"][frame]))
+        if self.motion_only:
+            return np.clip(image, 0, 255)
+        image = unsharp_mask(image, int(values["kernel_schedule"][frame]), float(values["sigma_schedule"][frame]),
+                             float(values["amount_schedule"][frame]), float(values["threshold_schedule"][frame]))
+        return add_noise(image, float(values["noise_schedule"][frame]), int(self.plan.seeds[frame]))
+
+
+@dataclass
+class AnimationState:
+    """Where a run stands: the next diffusion and the image carried into it (from memory or disk)."""
+
+    next_diffusion: int = 0
+    carried: np.ndarray | None = None
+    """The previous diffusion's image warped up to next_diffusion - 1, exactly as written."""
+    frame0: np.ndarray | None = None
+
+
+@dataclass
+class AnimationRun:
+    """Everything one 2D/3D/Video Input run needs; `run` executes the loop."""
+
+    plan: Plan
+    generator: Generator
+    folder: Path
+    timestring: str
+    writer: FrameWriter
+    depth: DepthModel | None = None
+    init_image: np.ndarray | None = None
+    input_frame: Callable[[int], np.ndarray] | None = None
+    """Video Input: the (W, H) input frame of each output frame."""
+    input_mask: Callable[[int], np.ndarray] | None = None
+    on_frame: Callable[[int, dict], None] = lambda frame, info: None
+    motion_only: bool = False
+    written: list[Path] = field(default_factory=list)
+
+    def run(self, state: AnimationState) -> None:
+        plan, settings = self.plan, self.plan.settings
+        cadence = 1 if self.input_frame is not None else settings.diffusion_cadence
+        motion = Motion(plan, self.depth)
+        steps = FrameSteps(plan, motion_only=self.motion_only)
+        if state.frame0 is not None:
+            steps.set_reference(state.frame0)
+        bit_depth = settings.bit_depth_output
+        for F in range(state.next_diffusion, plan.frame_count, cadence):
+            # 1-2. the init image of diffusion F
+            if self.input_frame is not None:
+                init = steps(self.input_frame(F), F)
+                older = None
+            elif F == 0:
+                init, older = self.init_image, None
+            else:
+                older = motion(state.carried, F, motion.z_for(state.carried))
+                init = steps(older, F)
+            # 3. generate
+            image = self._generate(F, init)
+            if F == 0:
+                state.frame0 = quantise(image, bit_depth)
+                steps.set_reference(state.frame0)
+            # 4. frames F .. F+c-1: the new image warped forward, crossfaded from the previous one
+            newer = image
+            last = min(F + cadence, plan.frame_count) - 1
+            for k in range(F, last + 1):
+                if k > F:
+                    z = motion.z_for(newer)
+                    newer = motion(newer, k, z)
+                    if older is not None:
+                        older = motion(older, k, z)
+                weight = (k - F + 1) / cadence
+                frame = newer if older is None or weight >= 1 else (1 - weight) * older + weight * newer
+                if k == F + cadence - 1 or (cadence == 1):
+                    newer = quantise(newer, bit_depth)
+                    frame = newer
+                self._write(k, frame)
+                self.on_frame(k, {"diffused": k == F, "weight": weight})
+            # the next diffusion starts from the last frame of this group, as written
+            state.carried = newer
+            state.next_diffusion = F + cadence
+
+    def _generate(self, frame: int, init: np.ndarray | None) -> np.ndarray:
+        plan, s = self.plan, self.plan.settings
+        request = GenerationRequest(
+            conditioning=plan.conditioning(frame), seed=int(plan.seeds[frame]), width=s.W, height=s.H,
+            steps=s.steps, scale=s.scale, sampler=plan.sampler[frame], ddim_eta=s.ddim_eta,
+            init_image=init, strength=float(plan.strength[frame]) if init is not None else 0.0,
+            mask=self.input_mask(frame) if self.input_mask is not None else None,
+        )
+        image = self.generator.generate(request).image
+        if s.color_force_grayscale:
+            image = to_grayscale(image)
+        return image
+
+    def _write(self, frame: int, image: np.ndarray) -> None:
+        path = self.folder / frame_name(self.timestring, frame)
+        self.writer.put(path, image)
+        self.written.append(path)
+        if self.plan.settings.save_depth_maps and self.depth is not None:
+            from ..depth import depth_map_name, normalize_depth, save_depth_map
+
+            save_depth_map(self.folder / depth_map_name(self.timestring, frame), normalize_depth(self.depth.predict(image)))
+
+
+def existing_frames(folder: Path, timestring: str, frame_count: int) -> int:
+    """How many frames 0, 1, 2, ... of a run exist without a gap."""
+    n = 0
+    while n < frame_count and (folder / frame_name(timestring, n)).exists():
+        n += 1
+    return n
+
+
+def resume_state(plan: Plan, folder: Path, timestring: str, cadence: int) -> AnimationState:
+    """Continue at the last complete diffusion group (A-8): frames after it are rendered again."""
+    done = existing_frames(folder, timestring, plan.frame_count)
+    bit_depth = plan.settings.bit_depth_output
+    if done >= plan.frame_count:
+        return AnimationState(next_diffusion=plan.frame_count)
+    next_diffusion = (done // cadence) * cadence
+    if next_diffusion == 0:
+        return AnimationState()
+    frame0 = read_frame(folder / frame_name(timestring, 0), bit_depth)
+    carried = read_frame(folder / frame_name(timestring, next_diffusion - 1), bit_depth)
+    return AnimationState(next_diffusion=next_diffusion, carried=carried, frame0=frame0)
