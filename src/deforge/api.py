@@ -189,9 +189,9 @@ def _render_animation(plan: Plan, generator: Generator, depth: Any, folder: Path
         console.print("every frame already exists; assembling the video", highlight=False)
     init_image = None
     if settings.use_init and state.next_diffusion == 0 and video_frames is None:
-        from .generate.masks import load_image
+        from .render.inputs import load_init_image
 
-        init_image = load_image(settings.init_image, size=(settings.W, settings.H))
+        init_image = load_init_image(settings)
     elif motion_only and state.next_diffusion == 0:
         init_image = test_card(settings.W, settings.H)
     writer = FrameWriter(settings.bit_depth_output)
@@ -260,11 +260,12 @@ def test_card(width: int, height: int) -> np.ndarray:
     step = max(8, min(width, height) // 8)
     card[(x.astype(int) % step) < 2] = 255
     card[(y.astype(int) % step) < 2] = 255
+    card = card.astype(np.uint8)
     centre = (width // 2, height // 2)
     for radius in range(step, max(width, height), step):
-        cv2.circle(card, centre, radius, (20.0, 20.0, 20.0), 2, lineType=cv2.LINE_AA)
+        cv2.circle(card, centre, radius, (20, 20, 20), 2, lineType=cv2.LINE_AA)
     cv2.putText(card, "deforge", (width // 10, height // 2), cv2.FONT_HERSHEY_SIMPLEX, max(width, 64) / 256.0,
-                (255.0, 255.0, 255.0), max(1, width // 128), cv2.LINE_AA)
+                (255, 255, 255), max(1, width // 128), cv2.LINE_AA)
     return card.astype(np.float32)
 
 

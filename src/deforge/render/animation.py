@@ -108,13 +108,13 @@ class FrameSteps:
 
     def __call__(self, image: np.ndarray, frame: int) -> np.ndarray:
         s, values = self.plan.settings, self.plan.schedules
+        if self.motion_only:
+            return image  # a preview shows the camera motion alone
         if self.reference is not None:
             image = match_colors(image, self.reference, self.color_mode)
         if s.color_force_grayscale:
             image = to_grayscale(image)
         image = apply_contrast(image, float(values["contrast_schedule"][frame]))
-        if self.motion_only:
-            return np.clip(image, 0, 255)
         image = unsharp_mask(image, int(values["kernel_schedule"][frame]), float(values["sigma_schedule"][frame]),
                              float(values["amount_schedule"][frame]), float(values["threshold_schedule"][frame]))
         return add_noise(image, float(values["noise_schedule"][frame]), int(self.plan.seeds[frame]))

@@ -52,7 +52,7 @@ class InitSource:
         return self._cache[init]
 
     def _load(self, init: str) -> tuple:
-        from ..generate.masks import init_and_mask
+        from .inputs import init_and_mask
 
         return init_and_mask(self.settings, init)
 
