@@ -15,10 +15,8 @@ def test_diffused(case: dict) -> None:
 
 @pytest.mark.parametrize("case", conformance_cases("cadence.json", "cases"))
 def test_diffusion_inputs(case: dict) -> None:
-    actual = [
-        {"diffusion": f, "from": diffusion_input(f, case["cadence"]).source, "warps": diffusion_input(f, case["cadence"]).warps}
-        for f in diffused_frames(case["max_frames"], case["cadence"])
-    ]
+    inputs = {f: diffusion_input(f, case["cadence"]) for f in diffused_frames(case["max_frames"], case["cadence"])}
+    actual = [{"diffusion": f, "from": i.source, "warps": i.warps} for f, i in inputs.items()]
     assert actual == case["diffusion_inputs"]
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import conformance_cases
 
+from deforge import image_ops
 from deforge.image_ops import (
     add_noise,
     apply_contrast,
@@ -119,3 +120,25 @@ def test_rgb_matches_literal_rule_on_larger_images(seed: int) -> None:
     reference = np.clip(rng.normal(170, 50, (50, 30, 3)), 0, 255).astype(np.uint8)  # another size
     expected = np.stack([literal_match_channel(source[..., c], reference[..., c]) for c in range(3)], axis=-1)
     assert np.array_equal(match_colors(source, reference, "RGB"), expected)
+
+
+@pytest.mark.parametrize("case", conformance_cases("color.json", "cases"))
+def test_large_image_counting_path(case: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images too large for exact float32 calcHist counts are counted with bincount: same result."""
+    monkeypatch.setattr(image_ops, "CALCHIST_EXACT_PIXELS", 0)
+    out = match_colors(as_uint8(case["source"]), as_uint8(case["reference"]), case["mode"])
+    assert np.array_equal(out, as_uint8(case["expected"]))
+
+
+@pytest.mark.parametrize("shape", [(256, 256, 3), (7, 5, 3), (1,)])
+def test_gaussian_noise(shape: tuple[int, ...]) -> None:
+    """Standard normal float32 values, the same for the same seed."""
+    noise = image_ops.gaussian_noise(shape, 11)
+    assert noise.shape == shape and noise.dtype == np.float32 and np.all(np.isfinite(noise))
+    assert np.array_equal(noise, image_ops.gaussian_noise(shape, 11))
+    if noise.size > 100_000:
+        assert abs(noise.mean()) < 0.01 and abs(noise.std() - 1) < 0.01
+        assert abs(np.mean(np.abs(noise) < 1) - 0.6827) < 0.005
+        assert abs(np.mean(np.abs(noise) < 2) - 0.9545) < 0.003
+        halves = noise.ravel()[: noise.size // 2], noise.ravel()[noise.size // 2 :]
+        assert abs(np.corrcoef(*halves)[0, 1]) < 0.01  # cos and sin parts of the same pairs

@@ -30,7 +30,11 @@ def test_unrounded(case: dict) -> None:
     assert np.all(np.abs(out - expected) <= 1e-6 * np.maximum(1.0, np.abs(expected)))
 
 
-@pytest.mark.parametrize("case", conformance_cases("unsharp.json", "cases"))
+# Without threshold only: near a threshold float32 may take the other branch (float64 is checked exactly).
+NO_THRESHOLD = [c for c in conformance_cases("unsharp.json", "cases") if c.values[0]["threshold"] == 0]
+
+
+@pytest.mark.parametrize("case", NO_THRESHOLD)
 def test_float32_frames_within_one_level(case: dict) -> None:
     """Frames are float32; their result may differ from the float64 reference only at .5 ties."""
     out = run(case, rounded=True, dtype=np.float32)

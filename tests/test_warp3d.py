@@ -140,3 +140,19 @@ def test_matches_torch_grid_sample(padding_mode: str, sampling_mode: str) -> Non
         assert np.mean(np.abs(out - expected) < 1e-3) > 0.99
     else:
         assert np.abs(out - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("padding_mode", PADDING)
+@pytest.mark.parametrize("sampling_mode", SAMPLING)
+def test_degenerate_depth_gives_finite_image(padding_mode: str, sampling_mode: str) -> None:
+    """z values that put points on or right next to the camera plane still give a finite 0..255 image."""
+    z = np.full((8, 8), 1.0, np.float32)
+    z[2, 3], z[5, 5] = 0.0, 1e-30
+    image = np.full((8, 8, 3), 100, np.float32)
+    out = warp_3d(image, [0, 0, -200], [0, 0, 0], 40, z, padding_mode, sampling_mode)
+    assert np.all(np.isfinite(out)) and out.min() >= 0 and out.max() <= 255
+
+
+def test_wrong_z_shape_rejected() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        sampling_grid(8, 6, [0, 0, 0], [0, 0, 0], 40, np.ones((8, 6), np.float32))

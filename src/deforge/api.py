@@ -141,7 +141,10 @@ def render(source: "Settings | dict | str | Path", *, generator: Generator | Non
     are loaded from the settings. Ctrl-C (or SIGTERM) stops cleanly: frames written so far are
     complete, the video is assembled from them, and `Interrupted` carries the result.
     """
+    from .image_ops import retain_freed_memory
+
     settings = load_settings(source)
+    retain_freed_memory()
     folder = run_folder(settings.output_path, settings.batch_name)
     remove_stale_temporaries(folder)
     timestring = settings.resume_timestring if settings.resume_from_timestring else new_timestring()

@@ -19,16 +19,17 @@ from deforge.errors import ModelError
 from deforge.generate.base import Conditioning, GenerationRequest, GenerationResult
 from deforge.generate.conditioning import EncodedConditioning, PromptEncoder
 from deforge.generate.loading import (
-    LoadedModel,
     MemoryPlan,
+    _img2img_from,
     load_model,
     place_pipeline,
     plan_memory,
     resolve_device,
     resolve_dtype,
+    sibling_pipeline,
 )
 from deforge.generate.masks import hold_thresholds, latent_mask, paste_overlay
-from deforge.generate.samplers import SchedulerCache, check_sampler
+from deforge.generate.samplers import SchedulerCache, check_sampler, step_eta
 
 
 def steps_to_run(strength: float, steps: int) -> int:
@@ -76,12 +77,14 @@ def load_generator(
         prediction_type=prediction_type,
         model_config=model_config,
     )
-    plan = plan_memory(loaded.pipeline, target, cpu_offload, attention_slicing, vae_tiling)
-    try:
-        place_pipeline(loaded.pipeline, target, plan)
+    generator = DiffusersGenerator(loaded.pipeline, family=loaded.family)
+    plan = plan_memory(generator.img2img, target, cpu_offload, attention_slicing, vae_tiling)
+    try:  # both pipelines share these modules: placing one places the other
+        place_pipeline(generator.img2img, target, plan)
     except torch.OutOfMemoryError:
         raise ModelError(_oom_message(f"loading {model}")) from None
-    return DiffusersGenerator(loaded.pipeline, family=loaded.family, memory=plan)
+    generator.memory = plan
+    return generator
 
 
 class _EmptyFp32ListFilter(logging.Filter):
@@ -114,14 +117,14 @@ class DiffusersGenerator:
     def __init__(self, pipeline, *, family: str | None = None, memory: MemoryPlan | None = None):
         from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-        from deforge.generate.loading import _img2img_from
-
         self.img2img = _img2img_from(pipeline)
-        self.xl = hasattr(self.img2img, "text_encoder_2")
+        self.xl = getattr(self.img2img, "text_encoder_2", None) is not None
         text2img_class = StableDiffusionXLPipeline if self.xl else StableDiffusionPipeline
-        self.txt2img = pipeline if isinstance(pipeline, text2img_class) else text2img_class.from_pipe(self.img2img)
+        self.txt2img = pipeline if isinstance(pipeline, text2img_class) else sibling_pipeline(self.img2img, text2img_class)
         for pipe in (self.img2img, self.txt2img):
             pipe.set_progress_bar_config(disable=True)
+            if getattr(pipe, "watermark", None) is not None:
+                pipe.watermark = None  # it would build up over the frames of an animation
         self.family = family or ("sdxl" if self.xl else "sd")
         self.memory = memory or MemoryPlan(False, False, False)
         tokenizers = [self.img2img.tokenizer] + ([self.img2img.tokenizer_2] if self.xl else [])
@@ -136,10 +139,6 @@ class DiffusersGenerator:
         self.schedulers = SchedulerCache(dict(self.img2img.scheduler.config))
         self._sampler: str | None = None
 
-    @classmethod
-    def from_loaded(cls, loaded: LoadedModel) -> "DiffusersGenerator":
-        return cls(loaded.pipeline, family=loaded.family)
-
     # -- Generator protocol ----------------------------------------------------------------------
 
     def encode(self, conditioning: Conditioning) -> EncodedConditioning:
@@ -147,6 +146,22 @@ class DiffusersGenerator:
         return self.prompts.encode(conditioning)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
+        output, steps_run, info = self._run(request, "pt")
+        if output is None:  # no step to run: the init image is the result
+            return GenerationResult(_fit_frame(request.init_image, request.width, request.height), 0, info)
+        frame = output.images[0].permute(1, 2, 0).float().mul(255.0).cpu().numpy()
+        if request.overlay_mask is not None and request.init_image is not None:
+            init = _fit_frame(request.init_image, request.width, request.height)
+            frame = paste_overlay(frame, init, _fit_mask(request.overlay_mask, request.width, request.height))
+        return GenerationResult(np.ascontiguousarray(frame, dtype=np.float32), steps_run, info)
+
+    def final_latents(self, request: GenerationRequest) -> torch.Tensor | None:
+        """The latents after the last sampling step, before VAE decoding (None when no step runs)."""
+        output, _, _ = self._run(request, "latent")
+        return None if output is None else output.images
+
+    def _run(self, request: GenerationRequest, output_type: str):
+        """Call the right pipeline; returns (pipeline output or None, steps run, info)."""
         sampler = check_sampler(request.sampler)
         self._use_sampler(sampler)
         conditioning = request.conditioning_override
@@ -158,36 +173,28 @@ class DiffusersGenerator:
         common: dict[str, Any] = {
             "num_inference_steps": request.steps,
             "guidance_scale": request.scale,
-            "eta": request.ddim_eta if sampler == "ddim" else 0.0,
+            "eta": step_eta(sampler, request.ddim_eta),
             "generator": generator,
-            "output_type": "pt",
+            "output_type": output_type,
             **conditioning.pipeline_kwargs(),
         }
         info: dict[str, Any] = {"sampler": sampler, "seed": request.seed, "family": self.family}
         use_init = request.init_image is not None and (request.strength > 0 or request.mask is not None)
         try:
             if not use_init:
-                output = self.txt2img(height=request.height, width=request.width, **common)
-                steps_run = request.steps
-            else:
-                steps_run = steps_to_run(request.strength, request.steps)
-                init = _fit_frame(request.init_image, request.width, request.height)
-                if steps_run == 0:
-                    return GenerationResult(init.copy(), 0, {**info, "denoise_strength": 0.0})
-                strength = denoise_strength(steps_run, request.steps)
-                info["denoise_strength"] = strength
-                image = torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1) / 255.0)).float()[None]
-                if request.mask is not None:
-                    output = self._masked_img2img(image, request.mask, strength, common)
-                else:
-                    output = self.img2img(image=image, strength=strength, **common)
+                return self.txt2img(height=request.height, width=request.width, **common), request.steps, info
+            steps_run = steps_to_run(request.strength, request.steps)
+            if steps_run == 0:
+                return None, 0, {**info, "denoise_strength": 0.0}
+            strength = denoise_strength(steps_run, request.steps)
+            info["denoise_strength"] = strength
+            init = _fit_frame(request.init_image, request.width, request.height)
+            image = torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1) / 255.0)).float()[None]
+            if request.mask is not None:
+                return self._masked_img2img(image, request.mask, strength, common), steps_run, info
+            return self.img2img(image=image, strength=strength, **common), steps_run, info
         except torch.OutOfMemoryError:
             raise ModelError(_oom_message(f"generating a {request.width}x{request.height} image")) from None
-        frame = output.images[0].permute(1, 2, 0).float().mul(255.0).cpu().numpy()
-        if request.overlay_mask is not None and request.init_image is not None:
-            init = _fit_frame(request.init_image, request.width, request.height)
-            frame = paste_overlay(frame, init, _fit_mask(request.overlay_mask, request.width, request.height))
-        return GenerationResult(np.ascontiguousarray(frame, dtype=np.float32), steps_run, info)
 
     # -- internals ----------------------------------------------------------------------------------
 

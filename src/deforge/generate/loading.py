@@ -9,6 +9,7 @@ one ModelError line saying what failed, for which path or id, and what to do.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 from dataclasses import dataclass, field
@@ -266,8 +267,9 @@ def load_model(
             raise ModelError(f"model_sha256 cannot be checked for the built-in {model!r} model; remove it")
         pipe = build_tiny_pipeline(model)
         loaded = LoadedModel(_img2img_from(pipe), "tiny-xl" if model.endswith("xl") else "tiny", model.endswith("xl"), model)
-        if dtype != torch.float32:
-            loaded.pipeline.to(dtype=dtype)
+        for module in loaded.pipeline.components.values():
+            if isinstance(module, torch.nn.Module) and dtype != torch.float32:
+                module.to(dtype=dtype)
     else:
         path = Path(model).expanduser()
         if path.is_file():
@@ -303,15 +305,30 @@ def _adjust_scheduler(pipe, family: Family | None, prediction_type: str | None) 
         pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, **overrides)
 
 
+def sibling_pipeline(pipe, cls):
+    """A `cls` pipeline sharing `pipe`'s modules as they are (diffusers' from_pipe would cast them
+    to float32), with no safety checker and no watermark (it would build up over animation frames)."""
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {name: module for name, module in pipe.components.items() if name in params}
+    extras = {
+        "requires_safety_checker": False,
+        "add_watermarker": False,
+        "force_zeros_for_empty_prompt": bool(pipe.config.get("force_zeros_for_empty_prompt", True)),
+    }
+    kwargs.update({name: value for name, value in extras.items() if name in params})
+    sibling = cls(**kwargs)
+    sibling.set_progress_bar_config(disable=True)
+    return sibling
+
+
 def _img2img_from(pipe):
     """The image-to-image pipeline sharing `pipe`'s modules."""
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
 
     if isinstance(pipe, (StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline)):
         return pipe
-    if hasattr(pipe, "text_encoder_2"):
-        return StableDiffusionXLImg2ImgPipeline.from_pipe(pipe)
-    return StableDiffusionImg2ImgPipeline.from_pipe(pipe)
+    xl = getattr(pipe, "text_encoder_2", None) is not None
+    return sibling_pipeline(pipe, StableDiffusionXLImg2ImgPipeline if xl else StableDiffusionImg2ImgPipeline)
 
 
 def _load_single_file(path: Path, dtype: torch.dtype, family: Family | None, model_config) -> LoadedModel:
@@ -328,6 +345,8 @@ def _load_single_file(path: Path, dtype: torch.dtype, family: Family | None, mod
         raise ModelError(f"model_config is not a diffusers config folder (no model_index.json): {config_dir}")
     cls = StableDiffusionXLImg2ImgPipeline if family.xl else StableDiffusionImg2ImgPipeline
     kwargs: dict[str, Any] = {"config": str(config_dir), "torch_dtype": dtype, "local_files_only": True}
+    if family.xl:
+        kwargs["add_watermarker"] = False
     kwargs.update(_tokenizer_overrides(config_dir, family.xl))
     try:
         pipe = cls.from_single_file(str(path), **kwargs)
@@ -342,32 +361,55 @@ def _load_single_file(path: Path, dtype: torch.dtype, family: Family | None, mod
 
 
 def _load_pretrained(model: str, dtype: torch.dtype, *, local: bool) -> LoadedModel:
-    from diffusers import DiffusionPipeline, StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+    """A diffusers folder (local=True) or hub id. A hub id already in the local cache loads
+    without touching the network; otherwise it is downloaded."""
+    from diffusers import DiffusionPipeline
 
-    where = "folder" if local else "hub id"
-    try:
-        index = DiffusionPipeline.load_config(model, local_files_only=local)
-    except Exception as exc:
-        if local:
-            raise ModelError(f"cannot read model_index.json in {model} ({_first_line(exc)})") from None
-        raise ModelError(
-            f"could not fetch {model!r} from the Hugging Face hub ({_first_line(exc)}); check the id and your "
-            "network (offline machines need a local file or folder), or log in for gated models"
-        ) from None
+    index, cached = None, local
+    if not local:
+        try:
+            index, cached = DiffusionPipeline.load_config(model, local_files_only=True), True
+        except Exception:  # not cached yet: fetch it below
+            pass
+    if index is None:
+        try:
+            index = DiffusionPipeline.load_config(model, local_files_only=local)
+        except Exception as exc:
+            if local:
+                raise ModelError(f"cannot read model_index.json in {model} ({_first_line(exc)})") from None
+            raise ModelError(
+                f"could not fetch {model!r} from the Hugging Face hub ({_first_line(exc)}); check the id and "
+                "your network (offline machines need a local file or folder), or log in for gated models"
+            ) from None
     class_name = str(index.get("_class_name", ""))
     xl = "XL" in class_name
     if xl and index.get("text_encoder", [None])[0] is None:
         raise ModelError(f"{model}: SDXL refiner models are not supported; use an SDXL base model")
     if not class_name.startswith(("StableDiffusion", "LatentConsistencyModel")):
         raise ModelError(f"{model}: a {class_name or 'unknown'} pipeline is not supported (Stable Diffusion 1.x/2.x/XL only)")
-    cls = StableDiffusionXLImg2ImgPipeline if xl else StableDiffusionImg2ImgPipeline
-    extra: dict[str, Any] = {} if xl else {"safety_checker": None, "requires_safety_checker": False}
     try:
-        pipe = cls.from_pretrained(model, torch_dtype=dtype, local_files_only=local, **extra)
+        pipe = _from_pretrained(model, dtype, xl, local_only=cached)
     except Exception as exc:
-        raise ModelError(f"cannot load the model {where} {model} ({_first_line(exc)})") from None
+        if local or not cached:
+            raise ModelError(f"cannot load the model {'folder' if local else 'hub id'} {model} ({_first_line(exc)})") from None
+        try:  # cached only in part: complete the download
+            pipe = _from_pretrained(model, dtype, xl, local_only=False)
+        except Exception as exc2:
+            raise ModelError(f"cannot load the model hub id {model} ({_first_line(exc2)})") from None
     family = "sdxl" if xl else ("sd2" if pipe.text_encoder.config.hidden_size == 1024 else "sd1")
     return LoadedModel(pipe, family, xl, model)
+
+
+def _from_pretrained(model: str, dtype: torch.dtype, xl: bool, *, local_only: bool):
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+
+    if xl:
+        return StableDiffusionXLImg2ImgPipeline.from_pretrained(
+            model, torch_dtype=dtype, local_files_only=local_only, add_watermarker=False
+        )
+    return StableDiffusionImg2ImgPipeline.from_pretrained(
+        model, torch_dtype=dtype, local_files_only=local_only, safety_checker=None, requires_safety_checker=False
+    )
 
 
 # -- memory options ------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class SamplerSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     k_diffusion: bool = False
     """Sigma-based (k-diffusion style) samplers: Deforum used an evenly spaced timestep grid for these."""
+    eta: float = 0.0
+    """The `eta` passed to the scheduler's step (ddim takes the request's ddim_eta instead)."""
 
 
 _K = True
@@ -80,7 +82,7 @@ SAMPLER_SPECS: dict[str, SamplerSpec] = {
     "unipc": SamplerSpec("UniPCMultistepScheduler"),
     "deis": SamplerSpec("DEISMultistepScheduler"),
     "lcm": SamplerSpec("LCMScheduler"),
-    "tcd": SamplerSpec("TCDScheduler"),
+    "tcd": SamplerSpec("TCDScheduler", eta=0.3),
 }
 
 ORIGINAL_SAMPLERS: tuple[str, ...] = (
@@ -99,6 +101,12 @@ def check_sampler(name: str) -> str:
     if key not in SAMPLER_SPECS:
         raise ModelError(f"unknown sampler {name!r}; use one of: {', '.join(SAMPLERS)}")
     return key
+
+
+def step_eta(name: str, ddim_eta: float) -> float:
+    """The eta for a sampler: ddim_eta for ddim (as in the original), the sampler's own otherwise."""
+    key = check_sampler(name)
+    return float(ddim_eta) if key == "ddim" else SAMPLER_SPECS[key].eta
 
 
 def scheduler_overrides(name: str, base_config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -125,7 +133,7 @@ def build_scheduler(name: str, base_config: dict[str, Any]):
     # keep only the settings this scheduler knows (others only produce warnings)
     accepted = inspect.signature(scheduler_class.__init__).parameters
     config = {k: v for k, v in base_config.items() if k in accepted}
-    return scheduler_class.from_config(config, **overrides)
+    return scheduler_class.from_config(config, **{k: v for k, v in overrides.items() if k in accepted})
 
 
 class SchedulerCache:

@@ -133,18 +133,22 @@ def build_tiny_sdxl(seed: int = 0):
             block_out_channels=(32, 64),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=64,
+            cross_attention_dim=32 + 48,  # both encoders' hidden states side by side
             transformer_layers_per_block=(1, 2),
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             addition_embed_type="text_time",
             addition_time_embed_dim=8,
-            projection_class_embeddings_input_dim=8 * 6 + 32,
+            projection_class_embeddings_input_dim=8 * 6 + 48,  # 6 time ids + pooled text
             norm_num_groups=32,
         )
         vae = _tiny_vae(0.13025)
         text_encoder = CLIPTextModel(_text_config(projection_dim=32))
-        text_encoder_2 = CLIPTextModelWithProjection(_text_config(projection_dim=32, hidden_act="gelu"))
+        # A different width from the first encoder, as in real SDXL (768 vs 1280): diffusers'
+        # single-file loader tells the two encoders apart by it.
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_config(hidden_size=48, intermediate_size=96, projection_dim=48, hidden_act="gelu")
+        )
     scheduler_config = {**_SD_SCHEDULER, "interpolation_type": "linear", "use_karras_sigmas": False}
     pipe = StableDiffusionXLPipeline(
         vae=vae.eval(),

@@ -29,6 +29,7 @@ SAMPLING_MODES: dict[str, int] = {
 # The original adds this to the image before grid_sample, so interpolated integer values do not
 # fall just below the integer and truncate one level down when the frame becomes uint8.
 SAMPLE_OFFSET = 1.0 / 512.0 - 0.0001
+COORD_LIMIT = 1e6
 
 
 def rotation_matrix(rotation_deg: Sequence[float]) -> np.ndarray:
@@ -58,6 +59,8 @@ def sampling_grid(
     xs = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
     ys = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
     zs = None if z is None else np.asarray(z, dtype=np.float32)
+    if zs is not None and zs.shape != (height, width):
+        raise ValueError(f"z has shape {zs.shape}, expected {(height, width)}")
 
     def camera_axis(j: int) -> np.ndarray:
         """Component j of the camera point C = [X, Y, Z] . R + T (row vector times R), (H, W)."""
@@ -79,15 +82,19 @@ def sampling_grid(
             projected = camera_axis(j)
             projected *= inv_cz
             maps.append(cv2.scaleAdd(projected, -float(k), np.ascontiguousarray(start)))
-    map_x, map_y = maps
-    if not np.isfinite(map_x.sum() + map_y.sum()):
-        map_x, map_y = _finite(map_x), _finite(map_y)
-    return map_x, map_y
+    return _bounded(maps[0]), _bounded(maps[1])
 
 
-def _finite(coords: np.ndarray) -> np.ndarray:
-    """Coordinates with points behind or on the camera plane (inf/nan) sent far outside the image."""
-    return np.nan_to_num(coords, nan=-1e6, posinf=1e6, neginf=-1e6)
+def _bounded(coords: np.ndarray) -> np.ndarray:
+    """Coordinates limited to +-COORD_LIMIT; nan (a point on the camera plane) goes to -COORD_LIMIT.
+
+    OpenCV's remap gives garbage for nan or huge coordinates; a limited one still lands outside
+    the image, so the padding mode decides the value.
+    """
+    if -COORD_LIMIT <= coords.min() and coords.max() <= COORD_LIMIT:  # false for nan
+        return coords
+    coords = np.nan_to_num(coords, nan=-COORD_LIMIT, posinf=COORD_LIMIT, neginf=-COORD_LIMIT)
+    return np.clip(coords, -COORD_LIMIT, COORD_LIMIT, out=coords)
 
 
 def remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, padding_mode: str, sampling_mode: str) -> np.ndarray:

@@ -1,0 +1,79 @@
+"""A render killed at a random frame and resumed writes exactly the frames of an uninterrupted render."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FRAMES = 12
+
+
+def _settings(tmp_path: Path, batch: str, **extra) -> Path:
+    data = {"animation_mode": "2D", "max_frames": FRAMES, "W": 64, "H": 64, "seed": 1234, "steps": 6,
+            "model": "tiny-random", "sampler": "euler_ancestral", "diffusion_cadence": 2, "zoom": "0:(1.04)",
+            "angle": "0:(2)", "prompts": {"0": "a red fox", "6": "a blue bird"}, "neg_prompts": "fog",
+            "output_path": str(tmp_path / "out"), "batch_name": batch, "ffmpeg_fps": 6, **extra}
+    path = tmp_path / f"{batch}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _render(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deforge.cli", "render", str(path)], capture_output=True,
+                          text=True, env=_env(), timeout=600)
+
+
+def _frames(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*_0*.png") if "_depth_" not in p.name)
+
+
+def test_kill_and_resume_is_byte_identical(tmp_path):
+    full = _render(_settings(tmp_path, "full"))
+    assert full.returncode == 0, full.stderr
+    full_folder = next((tmp_path / "out").glob("*/full"))
+    expected = {p.name: p.read_bytes() for p in _frames(full_folder)}
+    assert len(expected) == FRAMES
+
+    kill_after = random.Random().randint(2, FRAMES - 3)
+    process = subprocess.Popen([sys.executable, "-m", "deforge.cli", "render", str(_settings(tmp_path, "killed"))],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    deadline = time.monotonic() + 300
+    folder = None
+    while time.monotonic() < deadline:
+        folder = next((tmp_path / "out").glob("*/killed"), None)
+        if folder is not None and len(_frames(folder)) >= kill_after:
+            break
+        if process.poll() is not None:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert folder is not None
+    written = _frames(folder)
+    assert len(written) < FRAMES, "the render finished before it could be killed"
+    timestring = written[0].name.split("_")[0] if written else None
+    assert timestring, "no frame was written before the kill"
+
+    resumed = _render(_settings(tmp_path, "killed", resume_from_timestring=True, resume_timestring=timestring))
+    assert resumed.returncode == 0, resumed.stderr
+    got = {p.name.replace(timestring, "T"): p.read_bytes() for p in _frames(folder)}
+    want = {name.split("_", 1)[1]: data for name, data in expected.items()}
+    assert sorted(got) == sorted(f"T_{k}" for k in want)
+    for name, data in want.items():
+        assert got[f"T_{name}"] == data, f"frame {name} differs after resume (killed after {kill_after} frames)"
+    assert not list(folder.glob(".deforge-tmp-*"))
+    assert (folder / f"{timestring}.mp4").exists()
