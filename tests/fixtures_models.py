@@ -69,7 +69,9 @@ def _unet_key(key: str, layers: int, has_attention_up: list[bool]) -> str:
             return f"output_blocks.{level * (layers + 1) + layers}.{slot}.conv." + ".".join(parts[5:])
         index, rest = int(parts[3]), ".".join(parts[4:])
         block = level * (layers + 1) + index
-        return f"output_blocks.{block}.0.{_resnet_unet(rest)}" if kind == "resnets" else f"output_blocks.{block}.1.{rest}"
+        return (
+            f"output_blocks.{block}.0.{_resnet_unet(rest)}" if kind == "resnets" else f"output_blocks.{block}.1.{rest}"
+        )
     if parts[0] == "mid_block":
         kind, index, rest = parts[1], int(parts[2]), ".".join(parts[3:])
         if kind == "attentions":

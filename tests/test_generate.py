@@ -7,13 +7,13 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from fixtures_models import build_tiny_sd, build_tiny_sdxl, save_folder, write_single_file
 
 from deforge.errors import ModelError
 from deforge.generate.base import Conditioning, GenerationRequest, GenerationResult, Generator
 from deforge.generate.diffusers_backend import DiffusersGenerator, denoise_strength, load_generator, steps_to_run
 from deforge.generate.masks import overlay_mask
 from deforge.generate.samplers import SAMPLERS
-from fixtures_models import build_tiny_sd, build_tiny_sdxl, save_folder, write_single_file
 
 CAT = Conditioning.plain("a cat", "ugly")
 
@@ -276,7 +276,11 @@ def test_long_prompts_are_chunked_not_cut(sd, xl):
         assert not torch.equal(encoded.prompt_embeds[:, 77:], empty)
         cut = gen.encode(Conditioning.plain(" ".join(["ab"] * 25), "ugly"))  # exactly the first chunk's text
         assert not torch.equal(encoded.prompt_embeds[:, :77], cut.prompt_embeds)  # EOS placement differs
-        assert gen.generate(request(conditioning=Conditioning.plain(long_text, "ugly"), steps=2)).image.shape == (64, 64, 3)
+        assert gen.generate(request(conditioning=Conditioning.plain(long_text, "ugly"), steps=2)).image.shape == (
+            64,
+            64,
+            3,
+        )
 
 
 def test_sdxl_empty_negative_is_zeros_as_in_diffusers(xl):
@@ -287,9 +291,7 @@ def test_sdxl_empty_negative_is_zeros_as_in_diffusers(xl):
 
 def test_conditioning_override_and_lerp(sd):
     cat = sd.encode(CAT)
-    assert np.array_equal(
-        sd.generate(request(conditioning_override=cat)).image, sd.generate(request()).image
-    )
+    assert np.array_equal(sd.generate(request(conditioning_override=cat)).image, sd.generate(request()).image)
     long = sd.encode(Conditioning.plain(" ".join(["cd"] * 40)))
     half = cat.lerp(long, 0.5)
     assert half.prompt_embeds.shape[1] == 154
@@ -320,7 +322,9 @@ def test_single_files_load_offline_and_match_the_folder(tiny_files, monkeypatch)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     folder = tiny_files["folder"]
     reference = load_generator(str(folder)).generate(request(sampler="euler_ancestral")).image
-    assert np.array_equal(reference, DiffusersGenerator(tiny_files["pipe"]).generate(request(sampler="euler_ancestral")).image)
+    assert np.array_equal(
+        reference, DiffusersGenerator(tiny_files["pipe"]).generate(request(sampler="euler_ancestral")).image
+    )
     for key, family in (("safetensors", "sd1"), ("ckpt", "sd1"), ("sd2", "sd2")):
         gen = load_generator(str(tiny_files[key]), model_config=folder)
         assert gen.family == family
@@ -364,6 +368,13 @@ def test_tiny_random_is_deterministic():
 
 class NotAWeight:
     """Any Python object in a .ckpt: loading it would run arbitrary unpickling code."""
+
+
+def test_dtype_is_kept_and_both_pipelines_share_the_modules():
+    gen = load_generator("tiny-random", dtype="bfloat16")
+    assert gen.img2img.unet.dtype == gen.img2img.text_encoder.dtype == torch.bfloat16
+    assert gen.txt2img.unet is gen.img2img.unet and gen.txt2img.vae is gen.img2img.vae
+    assert np.isfinite(gen.generate(request(steps=2)).image).all()
 
 
 def _corrupt(path, kind):

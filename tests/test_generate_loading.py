@@ -19,7 +19,10 @@ from deforge.generate.loading import (
 )
 
 UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
-SD1 = {UNET_IN: (320, 4, 3, 3), "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight": (77, 768)}
+SD1 = {
+    UNET_IN: (320, 4, 3, 3),
+    "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight": (77, 768),
+}
 SD2 = {UNET_IN: (320, 4, 3, 3), "cond_stage_model.model.token_embedding.weight": (49408, 1024)}
 SDXL = {
     UNET_IN: (320, 4, 3, 3),
@@ -87,7 +90,9 @@ def test_shipped_configs_describe_the_real_architectures(family):
         "unet": lambda: UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder / "unet")),
         "vae": lambda: AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae")),
         "text_encoder": lambda: CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder")),
-        "text_encoder_2": lambda: CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(folder / "text_encoder_2")),
+        "text_encoder_2": lambda: CLIPTextModelWithProjection(
+            CLIPTextConfig.from_pretrained(folder / "text_encoder_2")
+        ),
     }
     for name, expected in REAL_SIZES[family].items():
         with init_empty_weights():  # meta tensors: no memory, no time

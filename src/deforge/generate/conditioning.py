@@ -162,7 +162,7 @@ class PromptEncoder:
         pooled: torch.Tensor | None = None
         chunk_ids = [self._chunk_ids(tok, text) for tok in self.tokenizers]
         chunks = max(ids.shape[0] for ids in chunk_ids)
-        for tokenizer, encoder, ids in zip(self.tokenizers, self.text_encoders, chunk_ids):
+        for tokenizer, encoder, ids in zip(self.tokenizers, self.text_encoders, chunk_ids, strict=True):
             if ids.shape[0] < chunks:  # tokenizers that split differently: pad with empty chunks
                 empty = self._chunk_ids(tokenizer, "")
                 ids = torch.cat([ids, empty.repeat(chunks - ids.shape[0], 1)])

@@ -20,7 +20,7 @@ from deforge.generate.base import Conditioning, GenerationRequest, GenerationRes
 from deforge.generate.conditioning import EncodedConditioning, PromptEncoder
 from deforge.generate.loading import (
     MemoryPlan,
-    _img2img_from,
+    img2img_pipeline,
     load_model,
     place_pipeline,
     plan_memory,
@@ -117,10 +117,12 @@ class DiffusersGenerator:
     def __init__(self, pipeline, *, family: str | None = None, memory: MemoryPlan | None = None):
         from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-        self.img2img = _img2img_from(pipeline)
+        self.img2img = img2img_pipeline(pipeline)
         self.xl = getattr(self.img2img, "text_encoder_2", None) is not None
         text2img_class = StableDiffusionXLPipeline if self.xl else StableDiffusionPipeline
-        self.txt2img = pipeline if isinstance(pipeline, text2img_class) else sibling_pipeline(self.img2img, text2img_class)
+        self.txt2img = (
+            pipeline if isinstance(pipeline, text2img_class) else sibling_pipeline(self.img2img, text2img_class)
+        )
         for pipe in (self.img2img, self.txt2img):
             pipe.set_progress_bar_config(disable=True)
             if getattr(pipe, "watermark", None) is not None:
@@ -148,7 +150,7 @@ class DiffusersGenerator:
     def generate(self, request: GenerationRequest) -> GenerationResult:
         output, steps_run, info = self._run(request, "pt")
         if output is None:  # no step to run: the init image is the result
-            return GenerationResult(_fit_frame(request.init_image, request.width, request.height), 0, info)
+            return GenerationResult(_fit_frame(request.init_image, request.width, request.height).copy(), 0, info)
         frame = output.images[0].permute(1, 2, 0).float().mul(255.0).cpu().numpy()
         if request.overlay_mask is not None and request.init_image is not None:
             init = _fit_frame(request.init_image, request.width, request.height)
@@ -232,7 +234,7 @@ class DiffusersGenerator:
         generator: torch.Generator = common["generator"]
         init_latents = self._encode_init(image, generator)
         _, _, h, w = init_latents.shape
-        small = latent_mask(_fit_mask(mask, w * 8, h * 8), (w, h))
+        small = latent_mask(_fit_mask(mask, image.shape[-1], image.shape[-2]), (w, h))
         seed = generator.initial_seed()
         hold = _MaskHold(
             init_latents,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,7 @@ import torch
 from deforge.errors import ModelError
 from deforge.generate.tiny import TINY_MODELS, build_tiny_pipeline
 
+log = logging.getLogger(__name__)
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 CLIP_VOCAB_DIR = CONFIGS_DIR / "clip"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -180,9 +182,13 @@ def _load_ckpt(path: Path) -> Mapping[str, Any]:
                 f"refusing to load {path}: the .ckpt contains pickled Python objects besides weights, "
                 "which could run code; use a .safetensors version of the model instead"
             ) from None
-        raise ModelError(f"cannot read {path}: not a valid .ckpt file ({_first_line(exc)}); download it again") from None
+        raise ModelError(
+            f"cannot read {path}: not a valid .ckpt file ({_first_line(exc)}); download it again"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {path}: not a valid .ckpt file ({_first_line(exc)}); download it again") from None
+        raise ModelError(
+            f"cannot read {path}: not a valid .ckpt file ({_first_line(exc)}); download it again"
+        ) from None
     while isinstance(state, Mapping) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, Mapping):
@@ -265,28 +271,30 @@ def load_model(
     if model in TINY_MODELS:
         if model_sha256:
             raise ModelError(f"model_sha256 cannot be checked for the built-in {model!r} model; remove it")
-        pipe = build_tiny_pipeline(model)
-        loaded = LoadedModel(_img2img_from(pipe), "tiny-xl" if model.endswith("xl") else "tiny", model.endswith("xl"), model)
-        for module in loaded.pipeline.components.values():
-            if isinstance(module, torch.nn.Module) and dtype != torch.float32:
-                module.to(dtype=dtype)
+        loaded = _load_tiny(model, dtype)
     else:
         path = Path(model).expanduser()
         if path.is_file():
             if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
-                raise ModelError(f"unsupported model file {path}: use a .safetensors or .ckpt file, or a diffusers folder")
+                raise ModelError(
+                    f"unsupported model file {path}: use a .safetensors or .ckpt file, or a diffusers folder"
+                )
             if model_sha256:
                 verify_sha256(path, model_sha256)
-            loaded = _load_single_file(path, dtype, family, model_config)
+            loaded = _load_single_file(path, dtype, family, model_config, prediction_type is not None)
         elif path.is_dir():
             if model_sha256:
-                raise ModelError(f"model_sha256 applies to single-file models only, not to the folder {path}; remove it")
+                raise ModelError(
+                    f"model_sha256 applies to single-file models only, not to the folder {path}; remove it"
+                )
             if not (path / "model_index.json").exists():
                 raise ModelError(f"not a diffusers model folder (no model_index.json): {path}")
             loaded = _load_pretrained(str(path), dtype, local=True)
         elif _is_hub_id(model) and not _looks_like_path(model):
             if model_sha256:
-                raise ModelError(f"model_sha256 applies to single-file models only, not to the hub id {model}; remove it")
+                raise ModelError(
+                    f"model_sha256 applies to single-file models only, not to the hub id {model}; remove it"
+                )
             loaded = _load_pretrained(model, dtype, local=False)
         else:
             raise ModelError(
@@ -295,6 +303,16 @@ def load_model(
             )
     _adjust_scheduler(loaded.pipeline, family, prediction_type)
     return loaded
+
+
+def _load_tiny(name: str, dtype: torch.dtype) -> LoadedModel:
+    pipe = img2img_pipeline(build_tiny_pipeline(name))
+    if dtype != torch.float32:
+        for module in pipe.components.values():
+            if isinstance(module, torch.nn.Module):
+                module.to(dtype=dtype)
+    xl = name.endswith("-xl")
+    return LoadedModel(pipe, "tiny-xl" if xl else "tiny", xl, name)
 
 
 def _adjust_scheduler(pipe, family: Family | None, prediction_type: str | None) -> None:
@@ -321,7 +339,7 @@ def sibling_pipeline(pipe, cls):
     return sibling
 
 
-def _img2img_from(pipe):
+def img2img_pipeline(pipe):
     """The image-to-image pipeline sharing `pipe`'s modules."""
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
 
@@ -331,15 +349,29 @@ def _img2img_from(pipe):
     return sibling_pipeline(pipe, StableDiffusionXLImg2ImgPipeline if xl else StableDiffusionImg2ImgPipeline)
 
 
-def _load_single_file(path: Path, dtype: torch.dtype, family: Family | None, model_config) -> LoadedModel:
+def _load_single_file(
+    path: Path, dtype: torch.dtype, family: Family | None, model_config, prediction_given: bool
+) -> LoadedModel:
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
 
     keys = checkpoint_key_shapes(path)
     detected = detect_family(keys, path.name)
     if family is None:
         family = detected
+        if family.name in ("sd2", "sd2-v") and not prediction_given and model_config is None:
+            kind = "v-prediction (768)" if family.name == "sd2-v" else "epsilon (512 base)"
+            log.warning(
+                "%s is an SD 2.x checkpoint; its file name suggests %s. If images come out as noise, "
+                "set model_family to %s or prediction_type to %s",
+                path.name,
+                kind,
+                "sd2" if family.name == "sd2-v" else "sd2-v",
+                "epsilon" if family.name == "sd2-v" else "v_prediction",
+            )
     elif family.xl != detected.xl:
-        raise ModelError(f"model_family {family.name!r} does not match {path.name}, which is a {detected.name} checkpoint")
+        raise ModelError(
+            f"model_family {family.name!r} does not match {path.name}, which is a {detected.name} checkpoint"
+        )
     config_dir = Path(model_config).expanduser() if model_config else CONFIGS_DIR / family.config
     if not (config_dir / "model_index.json").exists():
         raise ModelError(f"model_config is not a diffusers config folder (no model_index.json): {config_dir}")
@@ -386,12 +418,16 @@ def _load_pretrained(model: str, dtype: torch.dtype, *, local: bool) -> LoadedMo
     if xl and index.get("text_encoder", [None])[0] is None:
         raise ModelError(f"{model}: SDXL refiner models are not supported; use an SDXL base model")
     if not class_name.startswith(("StableDiffusion", "LatentConsistencyModel")):
-        raise ModelError(f"{model}: a {class_name or 'unknown'} pipeline is not supported (Stable Diffusion 1.x/2.x/XL only)")
+        raise ModelError(
+            f"{model}: a {class_name or 'unknown'} pipeline is not supported (Stable Diffusion 1.x/2.x/XL only)"
+        )
     try:
         pipe = _from_pretrained(model, dtype, xl, local_only=cached)
     except Exception as exc:
         if local or not cached:
-            raise ModelError(f"cannot load the model {'folder' if local else 'hub id'} {model} ({_first_line(exc)})") from None
+            raise ModelError(
+                f"cannot load the model {'folder' if local else 'hub id'} {model} ({_first_line(exc)})"
+            ) from None
         try:  # cached only in part: complete the download
             pipe = _from_pretrained(model, dtype, xl, local_only=False)
         except Exception as exc2:

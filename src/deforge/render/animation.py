@@ -193,11 +193,17 @@ class AnimationRun:
 
     def _generate(self, frame: int, init: np.ndarray | None) -> np.ndarray:
         plan, s = self.plan, self.plan.settings
+        mask = self.input_mask(frame) if self.input_mask is not None else None
+        overlay = None
+        if mask is not None and s.overlay_mask:
+            from ..generate.masks import overlay_mask
+
+            overlay = overlay_mask(mask, s.mask_overlay_blur)
         request = GenerationRequest(
             conditioning=plan.conditioning(frame), seed=int(plan.seeds[frame]), width=s.W, height=s.H,
             steps=s.steps, scale=s.scale, sampler=plan.sampler[frame], ddim_eta=s.ddim_eta,
             init_image=init, strength=float(plan.strength[frame]) if init is not None else 0.0,
-            mask=self.input_mask(frame) if self.input_mask is not None else None,
+            mask=mask, overlay_mask=overlay,
         )
         image = self.generator.generate(request).image
         if s.color_force_grayscale:
