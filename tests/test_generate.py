@@ -43,7 +43,7 @@ def init() -> np.ndarray:
     return np.stack([xx * 4.0, yy * 4.0, (xx + yy) * 2.0], axis=-1).astype(np.float32)
 
 
-def request(**kwargs) -> GenerationRequest:
+def req(**kwargs) -> GenerationRequest:
     values = {"conditioning": CAT, "seed": 7, "width": 64, "height": 64, "steps": 4, "sampler": "euler"}
     return GenerationRequest(**{**values, **kwargs})
 
@@ -79,8 +79,8 @@ def test_is_a_generator(sd):
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_runs_text_to_image_and_image_to_image(sd, init, sampler):
-    txt = sd.generate(request(sampler=sampler))
-    img = sd.generate(request(sampler=sampler, init_image=init, strength=0.5))
+    txt = sd.generate(req(sampler=sampler))
+    img = sd.generate(req(sampler=sampler, init_image=init, strength=0.5))
     for result, steps in ((txt, 4), (img, 2)):
         assert isinstance(result, GenerationResult) and result.steps_run == steps
         assert result.image.shape == (64, 64, 3) and result.image.dtype == np.float32
@@ -92,29 +92,36 @@ def test_sdxl_runs_text_to_image_image_to_image_and_masks(xl, init, sampler):
     mask = np.zeros((64, 64), np.float32)
     mask[:, :32] = 1.0
     for kwargs in ({}, {"init_image": init, "strength": 0.5}, {"init_image": init, "strength": 0.5, "mask": mask}):
-        result = xl.generate(request(sampler=sampler, **kwargs))
+        result = xl.generate(req(sampler=sampler, **kwargs))
         assert result.image.shape == (64, 64, 3) and np.isfinite(result.image).all()
 
 
 def test_same_request_twice_gives_the_same_image(sd, xl, init):
     for gen in (sd, xl):
         for kwargs in ({}, {"init_image": init, "strength": 0.4}):
-            a = gen.generate(request(sampler="euler_ancestral", **kwargs)).image
-            b = gen.generate(request(sampler="euler_ancestral", **kwargs)).image
+            a = gen.generate(req(sampler="euler_ancestral", **kwargs)).image
+            b = gen.generate(req(sampler="euler_ancestral", **kwargs)).image
             assert np.array_equal(a, b)
-            c = gen.generate(request(sampler="euler_ancestral", seed=8, **kwargs)).image
+            c = gen.generate(req(sampler="euler_ancestral", seed=8, **kwargs)).image
             assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("sampler", ["dpm2_ancestral", "dpmpp_2s_a", "dpmpp_2m_sde", "lcm", "tcd"])
+def test_stochastic_samplers_draw_only_from_the_seed(sd, sampler):
+    first = sd.generate(req(sampler=sampler)).image
+    torch.manual_seed(12345)  # the global generator must not matter
+    assert np.array_equal(first, sd.generate(req(sampler=sampler)).image)
 
 
 def test_a_call_is_the_bare_pipeline_call(sd, init):
     """No hidden work: the same prompt, seed and sampler through diffusers directly gives the same bits."""
-    ours = sd.generate(request(sampler="dpmpp_2m", scale=7.0)).image
+    ours = sd.generate(req(sampler="dpmpp_2m", scale=7.0)).image
     bare = sd.txt2img(
         prompt="a cat", negative_prompt="ugly", num_inference_steps=4, guidance_scale=7.0, height=64, width=64,
         generator=torch.Generator().manual_seed(7), output_type="np",
     ).images[0]  # fmt: skip
     assert np.allclose(ours, bare * 255.0, atol=1e-3)
-    ours = sd.generate(request(sampler="dpmpp_2m", init_image=init, strength=0.25, steps=8)).image
+    ours = sd.generate(req(sampler="dpmpp_2m", init_image=init, strength=0.25, steps=8)).image
     bare = sd.img2img(
         prompt="a cat", negative_prompt="ugly", image=torch.from_numpy(init.transpose(2, 0, 1) / 255.0).float()[None],
         strength=denoise_strength(6, 8), num_inference_steps=8, guidance_scale=7.0,
@@ -146,28 +153,28 @@ def test_denoise_strength_makes_diffusers_run_exactly_that_many_steps():
 @pytest.mark.parametrize(("strength", "steps", "runs"), [(0.8, 50, 10), (0.65, 20, 7), (0.3, 10, 7)])
 def test_image_to_image_runs_floor_one_minus_strength_times_steps(sd, init, strength, steps, runs):
     with UnetCalls(sd.img2img.unet) as calls:
-        result = sd.generate(request(init_image=init, strength=strength, steps=steps))
+        result = sd.generate(req(init_image=init, strength=strength, steps=steps))
     assert result.steps_run == runs and len(calls.batches) == runs
 
 
 def test_strength_one_returns_the_init_and_strength_zero_ignores_it(sd, init):
     with UnetCalls(sd.img2img.unet) as calls:
-        kept = sd.generate(request(init_image=init, strength=1.0))
+        kept = sd.generate(req(init_image=init, strength=1.0))
     assert kept.steps_run == 0 and not calls.batches and np.array_equal(kept.image, init)
-    plain = sd.generate(request())
-    assert np.array_equal(sd.generate(request(init_image=init, strength=0.0)).image, plain.image)
+    plain = sd.generate(req())
+    assert np.array_equal(sd.generate(req(init_image=init, strength=0.0)).image, plain.image)
 
 
 def test_scale_one_skips_the_unconditional_pass(sd):
     with UnetCalls(sd.img2img.unet) as calls:
-        sd.generate(request(scale=1.0, steps=2))
-        sd.generate(request(scale=7.0, steps=2))
+        sd.generate(req(scale=1.0, steps=2))
+        sd.generate(req(scale=7.0, steps=2))
     assert calls.batches == [1, 1, 2, 2]
 
 
 def test_init_image_of_another_size_is_resized(sd, init):
     small = init[::2, ::2]
-    assert sd.generate(request(init_image=small, strength=0.5)).image.shape == (64, 64, 3)
+    assert sd.generate(req(init_image=small, strength=0.5)).image.shape == (64, 64, 3)
 
 
 # -- masks ------------------------------------------------------------------------------------------
@@ -181,23 +188,18 @@ def _half_mask() -> np.ndarray:
 
 @pytest.mark.parametrize("which", ["sd", "xl"])
 @pytest.mark.parametrize("sampler", ["euler_ancestral", "ddim", "heun", "dpmpp_2m"])
-def test_mask_holds_the_white_area_at_the_init_latents(request_fixture, init, which, sampler):
+def test_mask_holds_the_white_area_at_the_init_latents(request, init, which, sampler):
     """Bound 0: after the last step the kept latents are written from the init latents."""
-    gen: DiffusersGenerator = request_fixture.getfixturevalue(which)
+    gen: DiffusersGenerator = request.getfixturevalue(which)
     mask = _half_mask()
     mask[:, 40:48] = 0.5  # grey: held early, released before the end
-    req = request(sampler=sampler, init_image=init, strength=0.3, steps=8, mask=mask)
-    latents = gen.final_latents(req)
+    job = req(sampler=sampler, init_image=init, strength=0.3, steps=8, mask=mask)
+    latents = gen.final_latents(job)
     pixels = torch.from_numpy(init.transpose(2, 0, 1) / 255.0).float()[None]
-    init_latents = gen._encode_init(pixels, torch.Generator().manual_seed(req.seed))
+    init_latents = gen._encode_init(pixels, torch.Generator().manual_seed(job.seed))
     assert torch.equal(latents[..., :3], init_latents[..., :3])  # latent columns 0-2: white
     assert not torch.allclose(latents[..., 5], init_latents[..., 5], atol=1e-3)  # grey
     assert not torch.allclose(latents[..., 7:], init_latents[..., 7:], atol=1e-3)  # black
-
-
-@pytest.fixture
-def request_fixture(request):
-    return request
 
 
 def test_mask_with_overlay_keeps_white_pixels_and_repaints_black(sd, init):
@@ -206,16 +208,16 @@ def test_mask_with_overlay_keeps_white_pixels_and_repaints_black(sd, init):
     latent mask with the overlay paste-back (on by default), which is exact. Bound for white
     pixels: 1e-4, float32 rounding of init * 1 + generated * 0. Black pixels must change."""
     mask = _half_mask()
-    out = sd.generate(request(init_image=init, strength=0.3, steps=8, mask=mask, overlay_mask=overlay_mask(mask, 0)))
+    out = sd.generate(req(init_image=init, strength=0.3, steps=8, mask=mask, overlay_mask=overlay_mask(mask, 0)))
     assert np.abs(out.image[:, :32] - init[:, :32]).max() <= 1e-4
     assert np.abs(out.image[:, 32:] - init[:, 32:]).mean() > 5.0
 
 
 def test_an_all_black_mask_equals_no_mask(sd, init):
     """The masked path encodes the init exactly as the pipeline does (same draws from the seed)."""
-    plain = sd.generate(request(init_image=init, strength=0.3, steps=8, sampler="euler_ancestral")).image
+    plain = sd.generate(req(init_image=init, strength=0.3, steps=8, sampler="euler_ancestral")).image
     black = np.zeros((64, 64), np.float32)
-    masked = sd.generate(request(init_image=init, strength=0.3, steps=8, sampler="euler_ancestral", mask=black)).image
+    masked = sd.generate(req(init_image=init, strength=0.3, steps=8, sampler="euler_ancestral", mask=black)).image
     assert np.array_equal(plain, masked)
 
 
@@ -223,8 +225,8 @@ def test_an_all_black_mask_equals_no_mask(sd, init):
 
 
 @pytest.mark.parametrize("which", ["sd", "xl"])
-def test_short_prompts_encode_as_the_pipeline_does(request_fixture, which):
-    gen: DiffusersGenerator = request_fixture.getfixturevalue(which)
+def test_short_prompts_encode_as_the_pipeline_does(request, which):
+    gen: DiffusersGenerator = request.getfixturevalue(which)
     ours = gen.encode(CAT)
     theirs = gen.txt2img.encode_prompt(
         prompt="a cat", device=torch.device("cpu"), num_images_per_prompt=1, do_classifier_free_guidance=True,
@@ -237,8 +239,8 @@ def test_short_prompts_encode_as_the_pipeline_does(request_fixture, which):
 
 
 @pytest.mark.parametrize("which", ["sd", "xl"])
-def test_weighted_prompt_is_the_weighted_sum_of_its_parts(request_fixture, which):
-    gen: DiffusersGenerator = request_fixture.getfixturevalue(which)
+def test_weighted_prompt_is_the_weighted_sum_of_its_parts(request, which):
+    gen: DiffusersGenerator = request.getfixturevalue(which)
     mixed = gen.encode(Conditioning((("a cat", 0.7), ("a dog", 0.3)), (("blurry", 2.0), ("dark", -0.5))))
     part = lambda text: gen.encode(Conditioning(((text, 1.0),), ((text, 1.0),)))  # noqa: E731
     cat, dog, blurry, dark = (part(t) for t in ("a cat", "a dog", "blurry", "dark"))
@@ -255,11 +257,11 @@ def test_an_unchanged_prompt_calls_no_text_encoder(sd):
     calls = []
     handle = sd.img2img.text_encoder.register_forward_hook(lambda *a: calls.append(1))
     try:
-        sd.generate(request(conditioning=conditioning, steps=1))
+        sd.generate(req(conditioning=conditioning, steps=1))
         first, misses = len(calls), sd.prompts.misses
-        sd.generate(request(conditioning=conditioning, steps=1, seed=99))
+        sd.generate(req(conditioning=conditioning, steps=1, seed=99))
         reweighted = Conditioning((("a lighthouse at dusk", 0.5),), (("low quality", 1.0),))
-        sd.generate(request(conditioning=reweighted, steps=1))  # same texts, new weights: text cache hit
+        sd.generate(req(conditioning=reweighted, steps=1))  # same texts, new weights: text cache hit
     finally:
         handle.remove()
     assert first == 2 and len(calls) == first and sd.prompts.misses == misses and sd.prompts.hits > 0
@@ -276,7 +278,7 @@ def test_long_prompts_are_chunked_not_cut(sd, xl):
         assert not torch.equal(encoded.prompt_embeds[:, 77:], empty)
         cut = gen.encode(Conditioning.plain(" ".join(["ab"] * 25), "ugly"))  # exactly the first chunk's text
         assert not torch.equal(encoded.prompt_embeds[:, :77], cut.prompt_embeds)  # EOS placement differs
-        assert gen.generate(request(conditioning=Conditioning.plain(long_text, "ugly"), steps=2)).image.shape == (
+        assert gen.generate(req(conditioning=Conditioning.plain(long_text, "ugly"), steps=2)).image.shape == (
             64,
             64,
             3,
@@ -291,13 +293,13 @@ def test_sdxl_empty_negative_is_zeros_as_in_diffusers(xl):
 
 def test_conditioning_override_and_lerp(sd):
     cat = sd.encode(CAT)
-    assert np.array_equal(sd.generate(request(conditioning_override=cat)).image, sd.generate(request()).image)
+    assert np.array_equal(sd.generate(req(conditioning_override=cat)).image, sd.generate(req()).image)
     long = sd.encode(Conditioning.plain(" ".join(["cd"] * 40)))
     half = cat.lerp(long, 0.5)
     assert half.prompt_embeds.shape[1] == 154
     assert torch.allclose(half.prompt_embeds[:, :77], 0.5 * (cat.prompt_embeds + long.prompt_embeds[:, :77]), atol=1e-6)
     assert torch.equal(cat.lerp(long, 0.0).prompt_embeds[:, :77], cat.prompt_embeds)
-    assert sd.generate(request(conditioning_override=half, steps=2)).image.shape == (64, 64, 3)
+    assert sd.generate(req(conditioning_override=half, steps=2)).image.shape == (64, 64, 3)
 
 
 # -- loading ----------------------------------------------------------------------------------------
@@ -321,14 +323,14 @@ def test_single_files_load_offline_and_match_the_folder(tiny_files, monkeypatch)
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     folder = tiny_files["folder"]
-    reference = load_generator(str(folder)).generate(request(sampler="euler_ancestral")).image
+    reference = load_generator(str(folder)).generate(req(sampler="euler_ancestral")).image
     assert np.array_equal(
-        reference, DiffusersGenerator(tiny_files["pipe"]).generate(request(sampler="euler_ancestral")).image
+        reference, DiffusersGenerator(tiny_files["pipe"]).generate(req(sampler="euler_ancestral")).image
     )
     for key, family in (("safetensors", "sd1"), ("ckpt", "sd1"), ("sd2", "sd2")):
         gen = load_generator(str(tiny_files[key]), model_config=folder)
         assert gen.family == family
-        assert np.array_equal(gen.generate(request(sampler="euler_ancestral")).image, reference), key
+        assert np.array_equal(gen.generate(req(sampler="euler_ancestral")).image, reference), key
 
 
 def test_sdxl_single_file_matches_the_pipeline(tmp_path):
@@ -337,7 +339,7 @@ def test_sdxl_single_file_matches_the_pipeline(tmp_path):
     path = write_single_file(pipe, tmp_path / "tiny-xl.safetensors")
     gen = load_generator(str(path), model_config=folder)
     assert gen.xl and gen.family == "sdxl"
-    assert np.array_equal(gen.generate(request()).image, DiffusersGenerator(pipe).generate(request()).image)
+    assert np.array_equal(gen.generate(req()).image, DiffusersGenerator(pipe).generate(req()).image)
 
 
 def test_model_sha256_is_checked(tiny_files):
@@ -360,8 +362,8 @@ def test_family_hint_and_prediction_type_override(tiny_files):
 
 
 def test_tiny_random_is_deterministic():
-    a = load_generator("tiny-random").generate(request()).image
-    b = load_generator("tiny-random").generate(request()).image
+    a = load_generator("tiny-random").generate(req()).image
+    b = load_generator("tiny-random").generate(req()).image
     assert np.array_equal(a, b)
     assert load_generator("tiny-random-xl").xl
 
@@ -374,7 +376,7 @@ def test_dtype_is_kept_and_both_pipelines_share_the_modules():
     gen = load_generator("tiny-random", dtype="bfloat16")
     assert gen.img2img.unet.dtype == gen.img2img.text_encoder.dtype == torch.bfloat16
     assert gen.txt2img.unet is gen.img2img.unet and gen.txt2img.vae is gen.img2img.vae
-    assert np.isfinite(gen.generate(request(steps=2)).image).all()
+    assert np.isfinite(gen.generate(req(steps=2)).image).all()
 
 
 def _corrupt(path, kind):
@@ -439,7 +441,7 @@ def test_model_errors_are_one_clear_line(case, tmp_path, tiny_files, monkeypatch
 
 
 def test_unknown_sampler_in_a_request_is_a_model_error(sd):
-    assert "dpmpp_2m" in _one_line_model_error(lambda: sd.generate(request(sampler="warp_speed")))
+    assert "dpmpp_2m" in _one_line_model_error(lambda: sd.generate(req(sampler="warp_speed")))
 
 
 def test_out_of_memory_becomes_a_model_error_naming_the_memory_settings(monkeypatch):
@@ -449,5 +451,5 @@ def test_out_of_memory_becomes_a_model_error_naming_the_memory_settings(monkeypa
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(gen, "txt2img", out_of_memory)
-    message = _one_line_model_error(lambda: gen.generate(request()))
+    message = _one_line_model_error(lambda: gen.generate(req()))
     assert all(name in message for name in ("cpu_offload", "attention_slicing", "vae_tiling"))

@@ -38,7 +38,7 @@ def _render(path: Path) -> subprocess.CompletedProcess:
 
 
 def _frames(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*_0*.png") if "_depth_" not in p.name)
+    return sorted(p for p in folder.glob("*_0*.png") if "_depth_" not in p.name and not p.name.startswith("."))
 
 
 def test_kill_and_resume_is_byte_identical(tmp_path):
@@ -77,3 +77,27 @@ def test_kill_and_resume_is_byte_identical(tmp_path):
         assert got[f"T_{name}"] == data, f"frame {name} differs after resume (killed after {kill_after} frames)"
     assert not list(folder.glob(".deforge-tmp-*"))
     assert (folder / f"{timestring}.mp4").exists()
+
+
+def test_ctrl_c_stops_cleanly_with_a_video_of_the_frames_done(tmp_path):
+    from deforge.video import probe_video
+
+    process = subprocess.Popen([sys.executable, "-m", "deforge.cli", "render",
+                                str(_settings(tmp_path, "stopped", max_frames=40))],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.monotonic() + 300
+    folder = None
+    while time.monotonic() < deadline and process.poll() is None:
+        folder = next((tmp_path / "out").glob("*/stopped"), None)
+        if folder is not None and len(_frames(folder)) >= 3:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "resume_timestring" in stderr and "Traceback" not in stderr
+    frames = _frames(folder)
+    assert 3 <= len(frames) < 40
+    videos = list(folder.glob("*.mp4"))
+    assert len(videos) == 1 and probe_video(videos[0]).frame_count == len(frames)
+    assert not list(folder.glob(".deforge-tmp-*"))
