@@ -53,7 +53,11 @@ class Settings(BaseModel):
                     "or `tiny-random` (a random-weight model for tests and demos: its images are noise-like).")
     model_sha256: str | None = _s(None, "model", "If set, the model file's SHA-256 is checked before loading.")
     model_family: str | None = _s(None, "model", "Single-file checkpoints only: force the family "
-                                  "(`sd15`, `sd2`, `sd2-v`, `sdxl`) instead of detecting it from the keys.")
+                                  "(`sd1`, `sd2`, `sd2-v`, `sdxl`, `sd-turbo`, `sdxl-turbo`) instead of detecting it from the keys.")
+    prediction_type: Literal["epsilon", "v_prediction"] | None = _s(
+        None, "model", "Override the model's prediction type (SD 2.x 768 checkpoints are v_prediction).")
+    model_config: str | None = _s(None, "model", "A local diffusers folder that describes a single-file checkpoint "
+                                  "(instead of the configs shipped with Deforge).")
     device: str | None = _s(None, "model", "`cuda`, `mps`, `cpu` or a torch device string; default: the best available.")
     dtype: str | None = _s(None, "model", "`float16`, `bfloat16` or `float32`; default: float16 on CUDA, float32 elsewhere.")
     cpu_offload: bool | None = _s(None, "model", "Offload model parts to the CPU between uses (small GPUs). "

@@ -310,7 +310,8 @@ def _fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
         array = np.repeat(array[..., None], 3, axis=2)
     array = array[..., :3]
     if array.shape[:2] == (height, width):
-        return array
+        # noise and contrast can push a frame outside 0..255; diffusers would then misread its range
+        return np.clip(array, 0.0, 255.0)
     from PIL import Image
 
     image = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
