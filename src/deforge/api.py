@@ -63,7 +63,7 @@ def make_generator(settings: Settings) -> Generator:
 
     return load_generator(settings.model, device=settings.device, dtype=settings.dtype,
                           model_sha256=settings.model_sha256, model_family=settings.model_family,
-                          prediction_type=settings.prediction_type, model_config=settings.model_config,
+                          prediction_type=settings.prediction_type, model_config=settings.model_config_path,
                           cpu_offload=settings.cpu_offload, attention_slicing=settings.attention_slicing,
                           vae_tiling=settings.vae_tiling)
 

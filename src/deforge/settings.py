@@ -56,7 +56,7 @@ class Settings(BaseModel):
                                   "(`sd1`, `sd2`, `sd2-v`, `sdxl`, `sd-turbo`, `sdxl-turbo`) instead of detecting it from the keys.")
     prediction_type: Literal["epsilon", "v_prediction"] | None = _s(
         None, "model", "Override the model's prediction type (SD 2.x 768 checkpoints are v_prediction).")
-    model_config: str | None = _s(None, "model", "A local diffusers folder that describes a single-file checkpoint "
+    model_config_path: str | None = _s(None, "model", "A local diffusers folder that describes a single-file checkpoint "
                                   "(instead of the configs shipped with Deforge).")
     device: str | None = _s(None, "model", "`cuda`, `mps`, `cpu` or a torch device string; default: the best available.")
     dtype: str | None = _s(None, "model", "`float16`, `bfloat16` or `float32`; default: float16 on CUDA, float32 elsewhere.")
