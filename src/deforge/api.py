@@ -186,7 +186,6 @@ def _render_animation(plan: Plan, generator: Generator, depth: Any, folder: Path
     from .render.animation import AnimationRun, AnimationState, resume_state
 
     settings = plan.settings
-    result = RenderResult(folder, timestring)
     cadence = 1 if video_frames is not None else settings.diffusion_cadence
     state = resume_state(plan, folder, timestring, cadence) if settings.resume_from_timestring else AnimationState()
     if state.next_diffusion >= plan.frame_count and settings.resume_from_timestring and console is not None:
@@ -198,29 +197,47 @@ def _render_animation(plan: Plan, generator: Generator, depth: Any, folder: Path
         init_image = load_init_image(settings)
     elif motion_only and state.next_diffusion == 0:
         init_image = test_card(settings.W, settings.H)
-    writer = FrameWriter(settings.bit_depth_output)
     label = "preview" if motion_only else "render"
+    with frame_session(plan, folder, timestring, start=state.next_diffusion, console=console, verbose=verbose,
+                       label=label, audio_source=video_frames.source if video_frames is not None else None) as session:
+        run = AnimationRun(plan, generator, folder, timestring, session.writer, depth=depth, init_image=init_image,
+                           input_frame=video_frames.frame if video_frames is not None else None,
+                           input_mask=video_frames.mask if video_frames is not None else None,
+                           on_frame=session.progress.frame_done, motion_only=motion_only)
+        run.run(state)
+    return session.result
+
+
+@dataclass
+class FrameSession:
+    writer: FrameWriter
+    progress: "FrameProgress"
+    result: RenderResult
+
+
+@contextmanager
+def frame_session(plan: Plan, folder: Path, timestring: str, *, start: int, console: Console | None,
+                  verbose: bool, label: str, audio_source: Path | None = None) -> Iterator[FrameSession]:
+    """Frames written in the background with a progress bar; afterwards (also after Ctrl-C or SIGTERM)
+    the complete frames are collected and the video assembled. An interruption raises `Interrupted`."""
+    from .render.animation import existing_frames, frame_name
+
+    result = RenderResult(folder, timestring)
+    writer = FrameWriter(plan.settings.bit_depth_output)
     interrupted = False
     try:
-        with sigterm_as_interrupt(), FrameProgress(plan.frame_count, state.next_diffusion, console, verbose, plan, label) as bar:
-            run = AnimationRun(plan, generator, folder, timestring, writer, depth=depth, init_image=init_image,
-                               input_frame=video_frames.frame if video_frames is not None else None,
-                               input_mask=video_frames.mask if video_frames is not None else None,
-                               on_frame=bar.frame_done, motion_only=motion_only)
-            run.run(state)
+        with sigterm_as_interrupt(), FrameProgress(plan.frame_count, start, console, verbose, plan, label) as bar:
+            yield FrameSession(writer, bar, result)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         writer.close()
-    from .render.animation import existing_frames, frame_name
-
     done = existing_frames(folder, timestring, plan.frame_count)
     result.frames = [folder / frame_name(timestring, k) for k in range(done)]
     result.interrupted = interrupted
-    assemble_video(result, settings, video_frames.source if video_frames is not None else None)
+    assemble_video(result, plan.settings, audio_source)
     if interrupted:
         raise Interrupted(result)
-    return result
 
 
 def assemble_video(result: RenderResult, settings: Settings, audio_source: Path | None = None) -> None:

@@ -48,6 +48,21 @@ def _run(action: Callable[[], None]) -> None:
         raise typer.Exit(130) from None
 
 
+def _with_overrides(path: Path, **values: Any):
+    """The settings of a file with the command line's options (those given) written over them."""
+    from .settings import load_settings
+
+    loaded = load_settings(path)
+    overrides = {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    return loaded.model_copy(update=overrides) if overrides else loaded
+
+
+def _print_result(result: Any) -> None:
+    out.print(f"output: {result.folder}", highlight=False)
+    if result.video is not None:
+        out.print(f"video: {result.video}", highlight=False)
+
+
 @app.command()
 def plan(
     settings: Path = typer.Argument(..., help="Settings file (JSON)."),
@@ -101,17 +116,8 @@ def render(
 
     def action() -> None:
         from .api import render as render_api
-        from .settings import load_settings
-
-        loaded = load_settings(settings)
-        overrides = {k: v for k, v in {"output_path": str(output_path) if output_path else None,
-                                          "max_frames": max_frames, "model": model}.items() if v is not None}
-        if overrides:
-            loaded = loaded.model_copy(update=overrides)
-        result = render_api(loaded, verbose=verbose, console=err)
-        out.print(f"output: {result.folder}", highlight=False)
-        if result.video is not None:
-            out.print(f"video: {result.video}", highlight=False)
+        loaded = _with_overrides(settings, output_path=output_path, max_frames=max_frames, model=model)
+        _print_result(render_api(loaded, verbose=verbose, console=err))
 
     _run(action)
 
@@ -126,17 +132,8 @@ def preview(
 
     def action() -> None:
         from .api import preview as preview_api
-        from .settings import load_settings
-
-        loaded = load_settings(settings)
-        overrides = {k: v for k, v in {"output_path": str(output_path) if output_path else None,
-                                          "max_frames": max_frames}.items() if v is not None}
-        if overrides:
-            loaded = loaded.model_copy(update=overrides)
-        result = preview_api(loaded, console=err)
-        out.print(f"output: {result.folder}", highlight=False)
-        if result.video is not None:
-            out.print(f"video: {result.video}", highlight=False)
+        loaded = _with_overrides(settings, output_path=output_path, max_frames=max_frames)
+        _print_result(preview_api(loaded, console=err))
 
     _run(action)
 

@@ -25,7 +25,6 @@ import numpy as np
 from rich.console import Console
 
 from ..generate.base import Conditioning, GenerationRequest, Generator
-from ..output import FrameWriter
 from ..plan import Plan
 
 T = TypeVar("T")
@@ -115,35 +114,22 @@ class KeyConditionings:
 def render_interpolation(plan: Plan, generator: Generator, folder: Path, timestring: str,
                          console: Console | None = None):
     """Render every frame of an Interpolation plan, then the mp4. Ctrl-C stops cleanly (Interrupted)."""
-    from ..api import FrameProgress, Interrupted, RenderResult, assemble_video, sigterm_as_interrupt
+    from ..api import frame_session
     from .animation import existing_frames, frame_name
 
     settings = plan.settings
     assert plan.interpolation is not None
-    result = RenderResult(folder, timestring)
     start = existing_frames(folder, timestring, plan.frame_count) if settings.resume_from_timestring else 0
     keys = KeyConditionings(plan, generator)
-    writer = FrameWriter(settings.bit_depth_output)
-    interrupted = False
-    try:
-        with sigterm_as_interrupt(), FrameProgress(plan.frame_count, start, console, False, plan, "interpolate") as bar:
-            for frame in range(start, plan.frame_count):
-                a, b, weight = plan.interpolation[frame]
-                request = GenerationRequest(
-                    conditioning=plan.conditioning(frame), seed=int(plan.seeds[frame]), width=settings.W,
-                    height=settings.H, steps=settings.steps, scale=settings.scale, sampler=plan.sampler[frame],
-                    ddim_eta=settings.ddim_eta,
-                    conditioning_override=keys.at(a, b, weight, settings.interpolate_key_frames))
-                writer.put(folder / frame_name(timestring, frame), generator.generate(request).image)
-                bar.frame_done(frame, {"diffused": True})
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        writer.close()
-    done = existing_frames(folder, timestring, plan.frame_count)
-    result.frames = [folder / frame_name(timestring, k) for k in range(done)]
-    result.interrupted = interrupted
-    assemble_video(result, settings)
-    if interrupted:
-        raise Interrupted(result)
-    return result
+    with frame_session(plan, folder, timestring, start=start, console=console, verbose=False,
+                       label="interpolate") as session:
+        for frame in range(start, plan.frame_count):
+            a, b, weight = plan.interpolation[frame]
+            request = GenerationRequest(
+                conditioning=plan.conditioning(frame), seed=int(plan.seeds[frame]), width=settings.W,
+                height=settings.H, steps=settings.steps, scale=settings.scale, sampler=plan.sampler[frame],
+                ddim_eta=settings.ddim_eta,
+                conditioning_override=keys.at(a, b, weight, settings.interpolate_key_frames))
+            session.writer.put(folder / frame_name(timestring, frame), generator.generate(request).image)
+            session.progress.frame_done(frame, {"diffused": True})
+    return session.result
