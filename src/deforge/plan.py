@@ -131,9 +131,25 @@ class Plan:
             for row in self.rows():
                 writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
 
+    def relevant_schedules(self) -> list[str]:
+        """The schedules that can change this run's images (2D ignores 3D motion and vice versa)."""
+        s = self.settings
+        unused = {name for name in self.schedules if name.startswith("hybrid_")}
+        motion_2d = {"angle", "zoom", *(n for n in self.schedules if n.startswith("perspective_flip_"))}
+        motion_3d = {"translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z", "fov"}
+        if self.mode == "2D":
+            unused |= motion_3d
+            if not s.flip_2d_perspective:
+                unused |= {n for n in motion_2d if n.startswith("perspective_flip_")}
+        elif self.mode == "3D":
+            unused |= motion_2d
+        else:
+            unused |= motion_2d | motion_3d | {"translation_x", "translation_y"}
+        return [name for name in self.schedules if name not in unused]
+
     def changing_schedules(self) -> list[str]:
-        """Names of the numeric schedules that are not constant over the run."""
-        return [name for name, s in self.schedules.items() if s.size and np.ptp(s) > 0]
+        """Names of the schedules that matter for this run and are not constant over it."""
+        return [name for name in self.relevant_schedules() if self.schedules[name].size and np.ptp(self.schedules[name]) > 0]
 
 
 # --- building the plan -------------------------------------------------------------------------

@@ -70,8 +70,9 @@ def constant_columns(plan: Plan, columns: list[str]) -> dict[str, Any]:
     if plan.frame_count < 2:
         return {}
     constant: dict[str, Any] = {}
-    for name in columns:
-        if name in plan.schedules and name not in plan.changing_schedules():
+    changing = set(plan.changing_schedules())
+    for name in plan.relevant_schedules():
+        if name in columns and name not in changing:
             constant[name] = float(plan.schedules[name][0])
     if len(set(plan.sampler)) == 1 and "sampler" in columns:
         constant["sampler"] = plan.sampler[0]
@@ -90,7 +91,8 @@ def print_plan(plan: Plan, console: Console, every_row: bool = False, max_rows: 
     frames = rows_to_show(plan, every_row)
     all_columns = plan.columns()
     constant = constant_columns(plan, all_columns)
-    columns = [c for c in all_columns if c not in constant]
+    unused = set(plan.schedules) - set(plan.relevant_schedules())
+    columns = [c for c in all_columns if c not in constant and c not in unused]
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for name in columns:
         table.add_column(name, no_wrap=True, overflow="ellipsis")
