@@ -8,6 +8,7 @@ steps actually run (G-1) and which frames are diffused or cadence in-betweens (A
 from __future__ import annotations
 
 import csv
+import re
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -160,6 +161,12 @@ def compute_plan(source: "Settings | dict | str | Path", *, seed: int | None = N
     `frame_count` overrides the number of frames (Video Input: the extracted frame count)."""
     settings = load_settings(source)
     run_seed = seed if seed is not None else resolve_seed(settings.seed)
+    plan = _plan_for_mode(settings, run_seed, frame_count)
+    warn_unparsed_weights(plan)
+    return plan
+
+
+def _plan_for_mode(settings: Settings, run_seed: int, frame_count: int | None) -> Plan:
     mode = settings.animation_mode
     if mode in ("None", "Interpolation"):
         _evaluate_schedules(settings, 1, run_seed)  # unused here, but a malformed schedule is still an error
@@ -367,6 +374,20 @@ def _interpolation_plan(settings: Settings, run_seed: int) -> Plan:
     return Plan(settings, run_seed, count, {}, [settings.sampler] * count, positive, negative,
                 np.full(count, run_seed, dtype=np.int64), np.zeros(count), steps, np.ones(count, dtype=bool),
                 interpolation=schedule, notes=["Interpolation: the seed is fixed for every frame"])
+
+
+_WEIGHT_SYNTAX = re.compile(r"[^\\]:+\s*(-?\d+(\.\d+)?|`[^`]*`)")
+
+
+def warn_unparsed_weights(plan: Plan) -> None:
+    """Weight syntax in prompts while prompt_weighting is off reaches the text encoder literally."""
+    if plan.settings.prompt_weighting:
+        return
+    texts = [t for t in dict.fromkeys(plan.positive.texts + plan.negative.texts) if _WEIGHT_SYNTAX.search(t)]
+    if texts:
+        warnings.warn(f"prompts: {len(texts)} prompt(s) contain weight syntax such as {texts[0][:60]!r} but "
+                      "prompt_weighting is false, so the text goes to the encoder as written; set "
+                      "prompt_weighting true to use the weights", SettingsWarning, stacklevel=2)
 
 
 def plan_warnings(source: Any) -> tuple[Plan, list[str]]:

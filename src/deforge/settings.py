@@ -220,7 +220,8 @@ class Settings(BaseModel):
     prompts: PromptSpec = _s({0: "a beautiful lake by Asher Brown Durand, trending on Artstation",
                               10: "a beautiful portrait of a woman by Artgerm, trending on Artstation"},
                              "prompts", "Prompts: a dict frame -> text, a list (frames 0, 1, ...), or one string.")
-    neg_prompts: PromptSpec = _s({0: "mountain"}, "prompts", "Negative prompts, in the same forms as prompts.")
+    neg_prompts: PromptSpec = _s({0: "mountain"}, "prompts", "Negative prompts, in the same forms as prompts. "
+                             "A file that sets prompts but no neg_prompts has no negative prompt.")
 
     # --- video out (the notebook's "Create Video From Frames" cell) -------------------------
     skip_video_for_run_all: bool = _s(False, "video out", "Do not assemble an mp4 at the end of a run.")
@@ -393,6 +394,8 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     if unknown:
         _warn(f"ignored unknown settings: {', '.join(sorted(unknown))}")
     _prompts_from_file(data)
+    if "prompts" in data and "neg_prompts" not in data:
+        data["neg_prompts"] = ""  # the default negative belongs to the default prompts, not to a file's own
     _coerce_tolerated(data, fields)
     try:
         settings = Settings.model_validate(data)
