@@ -71,7 +71,6 @@ def test_cadence_frames_are_the_documented_crossfades(tmp_path):
 def test_resume_writes_exactly_the_frames_of_an_uninterrupted_run(tmp_path):
     options = dict(animation_mode="2D", diffusion_cadence=2, max_frames=9, zoom="0:(1.05)", angle="0:(3)")
     full = render(settings(tmp_path, batch_name="full", **options), generator=RecordingGenerator())
-    part = tmp_path / "out"
     resumed_folder = full.folder.parent / "resumed"
     shutil.copytree(full.folder, resumed_folder)
     for k in (5, 6, 7, 8):
@@ -84,18 +83,45 @@ def test_resume_writes_exactly_the_frames_of_an_uninterrupted_run(tmp_path):
         name = frame_name(full.timestring, k)
         assert (resumed_folder / name).read_bytes() == (full.folder / name).read_bytes(), name
     assert probe_video(resumed.video).frame_count == 9
-    del part
 
 
-def test_colour_coherence_reference_is_frame_zero(tmp_path):
-    gen = RecordingGenerator()
-    render(settings(tmp_path, color_coherence="Match Frame 0 RGB", noise_schedule="0:(0)", amount_schedule="0:(0)",
-                    zoom="0:(1)", translation_x="0:(0)", strength_schedule="0:(1.0)"), generator=gen)
-    frame0 = RecordingGenerator().generate(gen.requests[0]).image.astype(np.uint8)
-    init1 = gen.requests[1].init_image
-    for c in range(3):
-        assert sorted(np.unique(init1[..., c])) == pytest.approx(sorted(np.unique(init1[..., c])))
-    assert abs(float(init1.mean()) - float(frame0.mean())) < 2.0
+class ConstantGenerator:
+    """Frame 0 comes out bright, every later diffusion dark; each image has a small gradient."""
+
+    def __init__(self):
+        self.requests = []
+
+    def generate(self, request):
+        from deforge.generate.base import GenerationResult
+
+        self.requests.append(request)
+        level = 200.0 if len(self.requests) == 1 else 50.0
+        ramp = np.linspace(-20, 20, request.width, dtype=np.float32)[None, :, None]
+        return GenerationResult(np.broadcast_to(level + ramp, (request.height, request.width, 3)).copy(), 1)
+
+    def encode(self, conditioning):
+        return conditioning
+
+
+@pytest.mark.parametrize("coherence,expected_level", [("Match Frame 0 RGB", 200.0), ("None", 50.0)])
+def test_colour_coherence_matches_every_later_input_to_frame_zero(tmp_path, coherence, expected_level):
+    gen = ConstantGenerator()
+    render(settings(tmp_path, color_coherence=coherence, noise_schedule="0:(0)", amount_schedule="0:(0)",
+                    zoom="0:(1.01)", translation_x="0:(0)", max_frames=5), generator=gen)
+    for request in gen.requests[2:]:  # from frame 2 the input is a dark output warped forward
+        assert abs(float(request.init_image.mean()) - expected_level) < 3.0
+
+
+def test_colour_reference_survives_a_resume(tmp_path):
+    options = dict(color_coherence="Match Frame 0 RGB", noise_schedule="0:(0)", amount_schedule="0:(0)",
+                   zoom="0:(1.01)", translation_x="0:(0)", max_frames=6)
+    full = render(settings(tmp_path, **options), generator=ConstantGenerator())
+    for k in (3, 4, 5):
+        (full.folder / frame_name(full.timestring, k)).unlink()
+    gen = ConstantGenerator()
+    gen.requests.append(None)  # the resumed run's first diffusion is not frame 0: it comes out dark
+    render(settings(tmp_path, resume_from_timestring=True, resume_timestring=full.timestring, **options), generator=gen)
+    assert abs(float(gen.requests[1].init_image.mean()) - 200.0) < 3.0  # matched to frame 0 read from disk (A-5)
 
 
 def test_preview_needs_no_model(tmp_path):

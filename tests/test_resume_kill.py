@@ -48,7 +48,9 @@ def test_kill_and_resume_is_byte_identical(tmp_path):
     expected = {p.name: p.read_bytes() for p in _frames(full_folder)}
     assert len(expected) == FRAMES
 
-    kill_after = random.Random().randint(2, FRAMES - 3)
+    seed = int(os.environ.get("DEFORGE_KILL_SEED", random.randrange(10**6)))
+    kill_after = random.Random(seed).randint(2, FRAMES - 3)
+    print(f"kill point from DEFORGE_KILL_SEED={seed}: after {kill_after} frames")
     process = subprocess.Popen([sys.executable, "-m", "deforge.cli", "render", str(_settings(tmp_path, "killed"))],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     deadline = time.monotonic() + 300

@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 from conftest import conformance_cases
+from deforge.errors import SettingsError
 from deforge.plan import compute_plan
 from deforge.seeds import floor_to_64, seed_sequence, steps_for_strength
 from deforge.settings import load_settings
@@ -37,11 +38,16 @@ def test_steps_for_strength(case):
 @pytest.mark.parametrize("case", conformance_cases("seeds.json", "dimensions"))
 def test_dimensions_floor_to_64(case):
     assert floor_to_64(case["input"]) == (case["expected"], case["warning"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        settings = load_settings({"W": case["input"], "H": 512})
-    assert settings.W == case["expected"]
-    assert any("W:" in str(w.message) for w in caught) == case["warning"]
+    if case["expected"] < 64:  # a frame needs at least one 64-pixel block: the settings refuse it
+        with pytest.raises(SettingsError):
+            load_settings({"W": case["input"], "H": 512})
+        return
+    for given in (case["input"], float(case["input"]), str(case["input"])):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            settings = load_settings({"W": given, "H": 512})
+        assert settings.W == case["expected"]
+        assert any("W:" in str(w.message) for w in caught) == case["warning"]
 
 
 def test_plan_steps_use_strength_schedule_after_frame_zero():

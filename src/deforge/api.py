@@ -83,9 +83,6 @@ def run_seed_for(settings: Settings, folder: Path) -> int | None:
     if not settings.resume_from_timestring:
         return None
     saved = folder / f"{settings.resume_timestring}_settings.txt"
-    if not saved.exists():
-        raise SettingsError(f"resume_timestring: no run {settings.resume_timestring!r} in {folder} "
-                            f"(expected {saved.name})")
     try:
         return int(json.loads(saved.read_text(encoding="utf-8"))["seed"])
     except (ValueError, KeyError, TypeError):
@@ -112,6 +109,7 @@ class FrameProgress:
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), console=console, disable=console is None, transient=False)
         self.task = self.progress.add_task(label, total=total, completed=done, rate="")
+        self.moving = plan.changing_schedules() if verbose else []
 
     def __enter__(self) -> "FrameProgress":
         self.progress.__enter__()
@@ -128,7 +126,7 @@ class FrameProgress:
         if self.verbose and self.console is not None:
             row = self.plan.row(frame) if frame < self.plan.frame_count else {}
             shown = {k: row[k] for k in ("seed", "steps", "strength", "sampler", "prompt") if k in row}
-            moving = {k: round(float(self.plan.schedules[k][frame]), 4) for k in self.plan.changing_schedules()}
+            moving = {k: round(float(self.plan.schedules[k][frame]), 4) for k in self.moving}
             self.progress.console.print(f"frame {frame:05} {shown | moving}", highlight=False, markup=False)
 
 
@@ -146,20 +144,18 @@ def render(source: "Settings | dict | str | Path", *, generator: Generator | Non
 
     settings = load_settings(source)
     retain_freed_memory()
-    folder = run_folder(settings.output_path, settings.batch_name)
+    folder = resume_folder(settings) if settings.resume_from_timestring else run_folder(settings.output_path,
+                                                                                          settings.batch_name)
     remove_stale_temporaries(folder)
     timestring = settings.resume_timestring if settings.resume_from_timestring else new_timestring()
     mode = settings.animation_mode
-    frame_count = None
+    video_frames = None
     if mode == "Video Input":
         from .render.video_input import prepare_video_input
 
         video_frames = prepare_video_input(settings, folder)
-        frame_count = len(video_frames.inputs)
-    plan = compute_plan(settings, seed=run_seed_for(settings, folder), frame_count=frame_count)
-    settings_file = folder / f"{timestring}_settings.txt"
-    if not settings.resume_from_timestring and (mode != "None" or settings.save_settings):
-        save_settings(resolved_settings(settings, plan), settings_file)
+    plan = compute_plan(settings, seed=run_seed_for(settings, folder),
+                        frame_count=len(video_frames.inputs) if video_frames is not None else None)
     if console is not None:
         from .report import summary_lines
 
@@ -167,6 +163,11 @@ def render(source: "Settings | dict | str | Path", *, generator: Generator | Non
             console.print(line, highlight=False, markup=False)
     if generator is None:
         generator = MotionOnlyGenerator() if motion_only else make_generator(settings)
+    if depth is None and needs_depth(settings) and not motion_only:
+        depth = make_depth(settings)
+    if not settings.resume_from_timestring and (mode != "None" or settings.save_settings):
+        # written once the models have loaded, so a model error leaves no orphan settings file
+        save_settings(resolved_settings(settings, plan), folder / f"{timestring}_settings.txt")
     if mode == "None":
         from .render.still import render_stills
 
@@ -175,10 +176,25 @@ def render(source: "Settings | dict | str | Path", *, generator: Generator | Non
         from .render.interpolation import render_interpolation
 
         return render_interpolation(plan, generator, folder, timestring, console=console)
-    if depth is None and needs_depth(settings) and not motion_only:
-        depth = make_depth(settings)
-    return _render_animation(plan, generator, depth, folder, timestring, console, verbose, motion_only,
-                             video_frames if mode == "Video Input" else None)
+    return _render_animation(plan, generator, depth, folder, timestring, console, verbose, motion_only, video_frames)
+
+
+def resume_folder(settings: Settings) -> Path:
+    """The folder of the run to resume: the month of its timestring first, then any month (a run
+    started on the 31st and resumed on the 1st lives in the previous month's folder)."""
+    from .output import safe_batch_name
+
+    root = Path(settings.output_path).resolve()
+    name = f"{settings.resume_timestring}_settings.txt"
+    batch = safe_batch_name(settings.batch_name)
+    ts = settings.resume_timestring
+    candidates = ([root / f"{ts[:4]}-{ts[4:6]}" / batch] if len(ts) >= 6 and ts[:6].isdigit() else [])
+    candidates += sorted(root.glob(f"*/{batch}" if batch else "*"), reverse=True)
+    for folder in candidates:
+        if (folder / name).is_file() and root in folder.resolve().parents:
+            return folder
+    raise SettingsError(f"resume_timestring: no run {ts!r} of batch {settings.batch_name!r} under {root} "
+                        f"(looked for {name})")
 
 
 def _render_animation(plan: Plan, generator: Generator, depth: Any, folder: Path, timestring: str,
@@ -232,8 +248,9 @@ def frame_session(plan: Plan, folder: Path, timestring: str, *, start: int, cons
         interrupted = True
     finally:
         writer.close()
-    done = existing_frames(folder, timestring, plan.frame_count)
-    result.frames = [folder / frame_name(timestring, k) for k in range(done)]
+    bit_depth = plan.settings.bit_depth_output
+    done = existing_frames(folder, timestring, plan.frame_count, bit_depth)
+    result.frames = [folder / frame_name(timestring, k, bit_depth) for k in range(done)]
     result.interrupted = interrupted
     assemble_video(result, plan.settings, audio_source)
     if interrupted:

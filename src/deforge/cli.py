@@ -50,11 +50,18 @@ def _run(action: Callable[[], None]) -> None:
 
 def _with_overrides(path: Path, **values: Any):
     """The settings of a file with the command line's options (those given) written over them."""
+    from .settings import load_settings, with_overrides
+
+    return with_overrides(load_settings(path), **{k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+
+def _plan(path: Path, seed: int | None):
+    """The plan of a settings file; --seed stands in for a -1 (random) seed only."""
+    from .plan import compute_plan
     from .settings import load_settings
 
     loaded = load_settings(path)
-    overrides = {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
-    return loaded.model_copy(update=overrides) if overrides else loaded
+    return compute_plan(loaded, seed=seed if loaded.seed == -1 else None)
 
 
 def _print_result(result: Any) -> None:
@@ -73,10 +80,9 @@ def plan(
     """Print the per-frame plan: every schedule, prompt, seed and step count, without a model."""
 
     def action() -> None:
-        from .plan import compute_plan
         from .report import print_plan
 
-        result = compute_plan(settings, seed=seed)
+        result = _plan(settings, seed)
         print_plan(result, out, every_row=all_rows)
         if csv is not None:
             result.write_csv(csv)
@@ -94,10 +100,9 @@ def plot(
     """Draw every non-constant schedule against frame number, keyframes marked."""
 
     def action() -> None:
-        from .plan import compute_plan
         from .plotting import plot_schedules
 
-        result = compute_plan(settings, seed=seed)
+        result = _plan(settings, seed)
         plot_schedules(result, output)
         out.print(f"wrote {output}", highlight=False)
 

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from deforge.errors import ModelError, OutputError
+from deforge.output import temporary_path
 
 DEFAULT_DEPTH_ALGORITHM = "depth-anything-v2-small"
 
@@ -436,7 +436,7 @@ def save_depth_map(path: str | os.PathLike[str], d: np.ndarray) -> Path:
     grey = (np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
 
     # Not mkstemp: its 0600 mode would survive os.replace; "xb" gives the usual umask mode.
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temp = temporary_path(target)
     try:
         with open(temp, "xb") as handle:
             Image.fromarray(grey).save(handle, format="PNG")

@@ -11,8 +11,8 @@ import errno
 import os
 import queue
 import re
-import tempfile
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -32,16 +32,24 @@ def _output_error(path: Path, error: OSError) -> OutputError:
     return OutputError(f"{path}: cannot write ({error.strerror or error})")
 
 
+def temporary_path(final: Path) -> Path:
+    """A hidden name beside `final` for writing it; it carries this process's id, so a later run can
+    tell a temporary file left by a killed run from one another live run is still writing."""
+    final = Path(final)
+    return final.with_name(f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{final.name}")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file beside `path`; on success it replaces `path`, on failure it vanishes."""
     path = Path(path)
+    temp = temporary_path(path)
     try:
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+        handle = open(temp, mode.replace("w", "x"), **({"encoding": "utf-8"} if "b" not in mode else {}), **kwargs)
     except OSError as error:
         raise _output_error(path, error) from None
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {}), **kwargs) as handle:
+        with handle:
             yield handle
         os.replace(temp, path)
     except OSError as error:
@@ -62,7 +70,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_with(path: Path, write: Callable[[Path], None]) -> None:
     """Let `write(temp_path)` produce the file (an image library, an encoder), then rename it into place."""
     path = Path(path)
-    temp = path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{path.name}")
+    temp = temporary_path(path)
     try:
         write(temp)
         os.replace(temp, path)
@@ -76,9 +84,22 @@ def atomic_write_with(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def remove_stale_temporaries(folder: Path) -> None:
-    """Delete temporary files left by a run that was killed while writing."""
+    """Delete temporary files left by runs that were killed while writing (never a live run's)."""
     for stale in Path(folder).glob(f"{TEMP_PREFIX}*"):
+        pid = stale.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
         with contextlib.suppress(OSError):
             stale.unlink()
 
@@ -116,6 +137,11 @@ def new_timestring(when: datetime | None = None) -> str:
     return (when or datetime.now()).strftime("%Y%m%d%H%M%S")
 
 
+def frame_suffix(bit_depth: int) -> str:
+    """8 and 16 bits: PNG; 32 bits: float TIFF (this OpenCV build has no EXR)."""
+    return ".tif" if bit_depth == 32 else ".png"
+
+
 def to_pixels(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """A float frame (0..255) as the array a file stores: uint8, uint16 (full 0..65535, A-10) or float32 0..1."""
     clipped = np.clip(image, 0.0, 255.0)
@@ -126,18 +152,24 @@ def to_pixels(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return clipped.astype(np.uint8)
 
 
+def from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """The stored array back as a float frame (0..255): the inverse of to_pixels for its dtype."""
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
+    if pixels.dtype == np.float32:
+        return pixels * np.float32(255.0)
+    return pixels.astype(np.float32)
+
+
 def write_image(path: Path, image: np.ndarray, bit_depth: int = 8) -> Path:
-    """Write a frame atomically: PNG for 8/16 bits, EXR for 32 bits. Returns the final path."""
+    """Write a frame atomically in the format its bit depth uses. Returns the final path."""
     import cv2
 
     pixels = to_pixels(image, bit_depth)
-    if bit_depth == 32:
-        path = Path(path).with_suffix(".exr")
+    path = Path(path).with_suffix(frame_suffix(bit_depth))
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
 
     def write(temp: Path) -> None:
-        if bit_depth == 32:
-            os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
         ok, encoded = cv2.imencode(Path(path).suffix, bgr)
         if not ok:
             raise OutputError(f"{path}: the image could not be encoded")

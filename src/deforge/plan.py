@@ -22,7 +22,7 @@ from .errors import ScheduleError, SettingsError
 from .generate.base import Conditioning
 from .prompts import PromptPiece, normalize_prompt_spec, parse_weighted_prompt, prompt_indices, split_by_sign
 from .schedule import evaluate_schedule, evaluate_string_schedule
-from .seeds import resolve_seed, scheduled_seed, seed_array, seed_sequence, steps_for_strength
+from .seeds import resolve_seed, scheduled_seed, seed_array, seed_sequence, steps_per_frame
 from .settings import NUMERIC_SCHEDULES, Settings, SettingsWarning, load_settings
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -180,6 +180,7 @@ def _plan_for_mode(settings: Settings, run_seed: int, frame_count: int | None) -
         notes.append(f"Video Input: max_frames {max_frames} is replaced by the number of frames extracted "
                      f"from {settings.video_init_path}")
     schedules = _evaluate_schedules(settings, max_frames, run_seed)
+    _check_schedule_values(settings, schedules)
     cadence = 1 if mode == "Video Input" else settings.diffusion_cadence
     if mode == "Video Input" and settings.diffusion_cadence != 1:
         notes.append("Video Input: diffusion_cadence is forced to 1")
@@ -189,9 +190,7 @@ def _plan_for_mode(settings: Settings, run_seed: int, frame_count: int | None) -
     if mode != "Video Input":
         strength = strength.copy()
         strength[0] = min(max(settings.strength, 0.0), 1.0) if settings.use_init else 0.0
-        if not settings.use_init and not settings.strength_0_no_init:
-            strength[0] = 0.0
-    steps = _steps(strength, settings.steps)
+    steps = steps_per_frame(strength, settings.steps)
     steps[~diffused] = 0
     seeds = _animation_seeds(settings, run_seed, schedules.get("seed_schedule"), diffused)
     sampler = _sampler_series(settings, max_frames)
@@ -200,12 +199,6 @@ def _plan_for_mode(settings: Settings, run_seed: int, frame_count: int | None) -
     schedules.pop("seed_schedule", None)
     return Plan(settings, run_seed, max_frames, schedules, sampler, positive, negative, seeds,
                 strength, steps, diffused, notes=notes)
-
-
-def _steps(strength: np.ndarray, steps: int) -> np.ndarray:
-    """Steps run per frame (G-1): all of them without an init image (strength 0)."""
-    run = np.floor((1.0 - strength) * steps + 1e-6).astype(np.int64)
-    return np.where(strength > 0, run, steps)
 
 
 def _animation_frame_count(settings: Settings) -> int:
@@ -234,6 +227,23 @@ def _evaluate_schedules(settings: Settings, max_frames: int, run_seed: int) -> d
     if problems:
         raise SettingsError(problems)
     return values
+
+
+def _check_schedule_values(settings: Settings, schedules: dict[str, np.ndarray]) -> None:
+    """Values a frame cannot use, found before anything is rendered."""
+    problems = []
+    kernel = schedules["kernel_schedule"].astype(np.int64)
+    bad = np.flatnonzero(((kernel < 1) | (kernel % 2 == 0)) & (schedules["amount_schedule"] != 0))
+    if bad.size:
+        problems.append(f"kernel_schedule: the unsharp kernel must be a positive odd size; frame {bad[0]} "
+                        f"has {schedules['kernel_schedule'][bad[0]]:g}")
+    if settings.animation_mode == "3D":
+        bad = np.flatnonzero(np.mod(schedules["fov"], 360.0) == 0)
+        if bad.size:
+            problems.append(f"fov: {schedules['fov'][bad[0]]:g} at frame {bad[0]} gives no image; use a field "
+                            "of view between 0 and 180 degrees")
+    if problems:
+        raise SettingsError(problems)
 
 
 def _sampler_series(settings: Settings, max_frames: int) -> list[str]:
@@ -330,7 +340,7 @@ def _still_plan(settings: Settings, run_seed: int) -> Plan:
                              settings.seed_iter_N)
     seeds = np.array([next(sequence) for _ in range(count)], dtype=np.int64)
     strength = np.array([min(max(settings.strength, 0.0), 1.0) if init else 0.0 for _, _, init in rows])
-    steps = _steps(strength, settings.steps)
+    steps = steps_per_frame(strength, settings.steps)
     pos_texts = list(dict.fromkeys(r[0] for r in rows))
     neg_texts = list(dict.fromkeys(r[1] for r in rows))
     positive = PromptTrack(pos_texts, np.array([pos_texts.index(r[0]) for r in rows]))
@@ -376,7 +386,7 @@ def _interpolation_plan(settings: Settings, run_seed: int) -> Plan:
                 interpolation=schedule, notes=["Interpolation: the seed is fixed for every frame"])
 
 
-_WEIGHT_SYNTAX = re.compile(r"[^\\]:+\s*(-?\d+(\.\d+)?|`[^`]*`)")
+_WEIGHT_SYNTAX = re.compile(r"[A-Za-z)\]]\s*:+\s*(-?\d+(\.\d+)?|`[^`]*`)")
 
 
 def warn_unparsed_weights(plan: Plan) -> None:
@@ -388,12 +398,3 @@ def warn_unparsed_weights(plan: Plan) -> None:
         warnings.warn(f"prompts: {len(texts)} prompt(s) contain weight syntax such as {texts[0][:60]!r} but "
                       "prompt_weighting is false, so the text goes to the encoder as written; set "
                       "prompt_weighting true to use the weights", SettingsWarning, stacklevel=2)
-
-
-def plan_warnings(source: Any) -> tuple[Plan, list[str]]:
-    """Compute a plan and collect the settings warnings as lines (for the CLI)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plan = compute_plan(source)
-    lines = [str(w.message) for w in caught if issubclass(w.category, (SettingsWarning, UserWarning))]
-    return plan, list(dict.fromkeys(lines))

@@ -71,6 +71,12 @@ def steps_for_strength(strength: float, steps: int) -> int:
     return int(math.floor((1.0 - strength) * steps + 1e-6))
 
 
+def steps_per_frame(strength: np.ndarray, steps: int) -> np.ndarray:
+    """steps_for_strength for every frame; a frame without an init image (strength 0) runs every step."""
+    run = np.floor((1.0 - strength) * steps + 1e-6).astype(np.int64)
+    return np.where(strength > 0, run, steps)
+
+
 def resolve_seed(seed: int) -> int:
     """-1 picks a random seed once, at run start; any other seed is used as is."""
     return random.SystemRandom().randint(0, SEED_MODULUS - 1) if seed == -1 else seed

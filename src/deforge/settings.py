@@ -15,6 +15,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SettingsError
+from .seeds import floor_to_64
 
 PromptSpec = Union[str, list[str], dict[int, str]]
 
@@ -67,11 +68,12 @@ class Settings(BaseModel):
     vae_tiling: bool | None = _s(None, "model", "Decode large frames in tiles. Default: decided from frame size and memory.")
 
     # --- image and sampling (DeforumArgs) -----------------------------------------------------
-    W: int = _s(512, "image", "Width in pixels; floored to a multiple of 64 with a warning (G-3).", ge=0)
-    H: int = _s(512, "image", "Height in pixels; floored to a multiple of 64 with a warning (G-3).", ge=0)
-    bit_depth_output: Literal[8, 16, 32] = _s(8, "image", "Bits per channel of saved frames: 8, 16 (full 0..65535 range, A-10) or 32 (float EXR).")
+    W: int = _s(512, "image", "Width in pixels (at least 64); floored to a multiple of 64 with a warning (G-3).", ge=64)
+    H: int = _s(512, "image", "Height in pixels (at least 64); floored to a multiple of 64 with a warning (G-3).", ge=64)
+    bit_depth_output: Literal[8, 16, 32] = _s(8, "image", "Bits per channel of saved frames: 8, 16 (PNG, the full 0..65535 range, A-10) or 32 "
+        "(float TIFF, values 0..1; no mp4 is assembled from 32-bit frames).")
     seed: int = _s(-1, "sampling", "Seed of the first image; -1 picks one at random when the run starts "
-                   "(the resolved seed is written to the settings file beside the frames).", ge=-1)
+                   "(the resolved seed is written to the settings file beside the frames).", ge=-1, le=2**32 - 1)
     sampler: str = _s("euler_ancestral", "sampling", "Sampler name; see docs/samplers.md.")
     steps: int = _s(50, "sampling", "Sampling steps for a full (text-to-image) generation.", ge=1)
     scale: float = _s(7.0, "sampling", "Classifier-free guidance scale; 1.0 skips the unconditional pass.")
@@ -150,7 +152,8 @@ class Settings(BaseModel):
     # --- animation (DeforumAnimArgs) --------------------------------------------------------
     animation_mode: Literal["None", "2D", "3D", "Video Input", "Interpolation"] = _s(
         "None", "animation", "None (still images), 2D, 3D, Video Input or Interpolation.")
-    max_frames: int = _s(1000, "animation", "Frames to render (forced to 1 for still images; Video Input: the number of extracted frames).", ge=1)
+    max_frames: int = _s(1000, "animation", "Frames to render (forced to 1 for still images; Video Input: the number of extracted frames).",
+                         ge=1, le=10_000_000)
     border: Literal["wrap", "replicate"] = _s("replicate", "2D motion", "2D warp border: replicate or wrap.")
     angle: str = _s("0:(0)", "2D motion", "Rotation in degrees per frame (counter-clockwise).")
     zoom: str = _s("0:(1.04)", "2D motion", "Scale per frame (>1 zooms in).")
@@ -214,7 +217,8 @@ class Settings(BaseModel):
     interpolate_key_frames: bool = _s(False, "interpolation", "Interpolation: space in-betweens by the prompt keys' distance (spherical).")
     interpolate_x_frames: int = _s(20, "interpolation", "Interpolation: in-between frames per pair of prompts.", ge=0)
     resume_from_timestring: bool = _s(False, "resume", "Continue the run with resume_timestring in the output folder (A-8).")
-    resume_timestring: str = _s("20220829210106", "resume", "The timestring of the run to continue.")
+    resume_timestring: str = _s("20220829210106", "resume", "The timestring of the run to continue "
+                                "(the digits that start its file names).", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     # --- prompts ----------------------------------------------------------------------------
     prompts: PromptSpec = _s({0: "a beautiful lake by Asher Brown Durand, trending on Artstation",
@@ -240,6 +244,28 @@ class Settings(BaseModel):
     video_keep_audio: bool = _s(True, "video out", "Video Input: copy the source's audio track into the mp4.")
 
     # ----------------------------------------------------------------------------------------
+    @field_validator("W", "H", mode="after")
+    @classmethod
+    def _floor_to_64(cls, value: int, info: Any) -> int:
+        floored, changed = floor_to_64(value)
+        if changed:
+            _warn(f"{info.field_name}: {value} is not a multiple of 64; using {floored} (G-3)")
+        return floored
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("prompts", "neg_prompts", mode="after")
+    @classmethod
+    def _prompt_keys(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, dict):
+            bad = [k for k in value if not 0 <= k <= 10_000_000]
+            if bad:
+                raise ValueError(f"{info.field_name}: frame key {bad[0]} is not allowed; keys are frames 0..10000000")
+        return value
+
     @field_validator("prompts", "neg_prompts", mode="before")
     @classmethod
     def _prompt_container(cls, value: Any) -> Any:
@@ -352,12 +378,6 @@ def _coerce_tolerated(data: dict[str, Any], fields: dict[str, Any]) -> None:
     timing = data.get("grad_inject_timing")
     if isinstance(timing, (int, float)) and not isinstance(timing, bool):
         data["grad_inject_timing"] = [timing]
-    for key in ("W", "H"):
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0 and value % 64:
-            floored = value - value % 64
-            _warn(f"{key}: {value} is not a multiple of 64; using {floored} (G-3)")
-            data[key] = floored
 
 
 def _format_validation_error(error: ValidationError, data: dict[str, Any]) -> list[str]:
@@ -370,10 +390,11 @@ def _format_validation_error(error: ValidationError, data: dict[str, Any]) -> li
             message = message[len("Value error, "):]
             lines.append(message if message.split(":")[0] in Settings.model_fields else f"{loc}: {message}")
             continue
+        message = message[:1].lower() + message[1:]
         if key and key in data:
-            lines.append(f"{loc}: {data[key]!r} is not allowed: {message.lower()}")
+            lines.append(f"{loc}: {data[key]!r} is not allowed: {message}")
         else:
-            lines.append(f"{loc}: {message.lower()}")
+            lines.append(f"{loc}: {message}")
     return list(dict.fromkeys(lines))
 
 
@@ -411,6 +432,10 @@ def _warn_unsupported(settings: Settings) -> None:
         _warn(f"gradient guidance is not supported and has no effect: {', '.join(f'{n}={getattr(settings, n)}' for n in active)}")
     if settings.hybrid_composite or settings.hybrid_motion not in ("None", "", None):
         _warn("hybrid video (hybrid_motion, hybrid_composite) is not supported and has no effect")
+    if settings.use_mask and settings.animation_mode in ("2D", "3D"):
+        _warn("use_mask: masks apply to still images and Video Input; 2D/3D animations ignore them")
+    if settings.color_coherence == "Video Input" and settings.animation_mode != "Video Input":
+        _warn("color_coherence 'Video Input' needs hybrid video, which is not supported; matching to frame 0 in LAB")
     if settings.dynamic_threshold or settings.static_threshold:
         _warn("dynamic_threshold / static_threshold are not supported and have no effect")
 
@@ -433,6 +458,15 @@ def parse_settings_text(text: str, source: str = "settings") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SettingsError(f"{source}: expected a JSON object of settings, got {type(data).__name__}")
     return data
+
+
+def with_overrides(settings: Settings, **values: Any) -> Settings:
+    """Settings with some values replaced, validated like a file's (so `max_frames 0` is refused)."""
+    data = {**settings.model_dump(), **{k: v for k, v in values.items() if v is not None}}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(_format_validation_error(error, data)) from None
 
 
 def load_settings(source: "str | Path | dict[str, Any] | Settings") -> Settings:

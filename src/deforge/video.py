@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from deforge.errors import InputMediaError, OutputError
+from deforge.output import temporary_path
 
 __all__ = [
     "VideoInfo",
@@ -90,7 +90,7 @@ def _atomic_target(final: Path, error: type[Exception] = OutputError) -> Iterato
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise error(f"cannot create folder {folder}: {_reason(exc)}") from exc
-    tmp = folder / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = temporary_path(final)
     try:
         yield tmp
         os.replace(tmp, final)

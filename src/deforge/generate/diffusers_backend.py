@@ -8,7 +8,6 @@ mask hold during sampling, the overlay paste-back and prompt caching.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,12 @@ from deforge.generate.loading import (
 )
 from deforge.generate.masks import hold_thresholds, latent_mask, paste_overlay
 from deforge.generate.samplers import SchedulerCache, check_sampler, step_eta
+from deforge.seeds import steps_for_strength
 
 
 def steps_to_run(strength: float, steps: int) -> int:
     """Denoising steps actually run for an init image (G-1): floor((1 - strength) * steps + 1e-6)."""
-    return max(0, min(steps, math.floor((1.0 - strength) * steps + 1e-6)))
+    return max(0, min(steps, steps_for_strength(strength, steps)))
 
 
 def denoise_strength(steps_run: int, steps: int) -> float:

@@ -12,56 +12,47 @@ depth), so a run resumed from its frames continues exactly as an uninterrupted o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
+from ..cadence import frame_blend
 from ..errors import InputMediaError
 from ..generate.base import GenerationRequest, Generator
 from ..image_ops import add_noise, apply_contrast, color_reference, match_colors, to_grayscale, unsharp_mask
-from ..motion.warp2d import frame_matrix_2d, warp_2d
-from ..motion.warp3d import depth_to_z, warp_3d
-from ..output import FrameWriter, to_pixels
+from ..motion.warp2d import warp_2d_frame
+from ..motion.warp3d import depth_to_z, warp_3d_frame
+from ..output import FrameWriter, frame_suffix, from_pixels, to_pixels
 from ..plan import Plan
 
-COLOR_MODES = {"Match Frame 0 LAB": "LAB", "Match Frame 0 HSV": "HSV", "Match Frame 0 RGB": "RGB",
-               "Video Input": "LAB"}
+COHERENCE_MODES = {"Match Frame 0 LAB": "LAB", "Match Frame 0 HSV": "HSV", "Match Frame 0 RGB": "RGB",
+                   "Video Input": "LAB"}
+MOTION_SETTINGS = ("border", "flip_2d_perspective", "padding_mode", "sampling_mode")
 
 
 class DepthModel(Protocol):
     def predict(self, image: np.ndarray) -> np.ndarray: ...
 
 
-def frame_name(timestring: str, frame: int) -> str:
-    return f"{timestring}_{frame:05}.png"
+def frame_name(timestring: str, frame: int, bit_depth: int = 8) -> str:
+    return f"{timestring}_{frame:05}{frame_suffix(bit_depth)}"
 
 
 def quantise(image: np.ndarray, bit_depth: int) -> np.ndarray:
     """The frame as it will read back from its file: what a resumed run starts from."""
-    pixels = to_pixels(image, bit_depth)
-    if bit_depth == 16:
-        return pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
-    if bit_depth == 32:
-        return pixels * np.float32(255.0)
-    return pixels.astype(np.float32)
+    return from_pixels(to_pixels(image, bit_depth))
 
 
 def read_frame(path: Path, bit_depth: int) -> np.ndarray:
     """A written frame as a float32 RGB frame array (the inverse of quantise)."""
     import cv2
 
-    source = path.with_suffix(".exr") if bit_depth == 32 else path
-    pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise InputMediaError(f"{source}: cannot read this frame to resume from")
-    pixels = cv2.cvtColor(pixels[..., :3], cv2.COLOR_BGR2RGB)
-    if bit_depth == 16:
-        return pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
-    if bit_depth == 32:
-        return pixels.astype(np.float32) * np.float32(255.0)
-    return pixels.astype(np.float32)
+        raise InputMediaError(f"{path}: cannot read this frame to resume from")
+    return from_pixels(cv2.cvtColor(pixels[..., :3], cv2.COLOR_BGR2RGB))
 
 
 class Motion:
@@ -71,23 +62,23 @@ class Motion:
         self.plan = plan
         self.settings = plan.settings
         self.depth = depth if (self.settings.animation_mode == "3D" and self.settings.use_depth_warping) else None
+        self.fixed = {name: getattr(self.settings, name) for name in MOTION_SETTINGS}
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def z_for(self, image: np.ndarray) -> np.ndarray | None:
-        """z of each pixel for a 3D warp (A-4): from the depth model, or None (flat, z = 1)."""
-        return depth_to_z(self.depth.predict(image)) if self.depth is not None else None
+        """z of each pixel for a 3D warp (A-4): from the depth model, or None (flat, z = 1).
+        The last answer is kept: the same image is often asked for twice (depth maps, then the warp)."""
+        if self.depth is None:
+            return None
+        if self._last is None or self._last[0] is not image:
+            self._last = (image, depth_to_z(self.depth.predict(image)))
+        return self._last[1]
 
     def __call__(self, image: np.ndarray, frame: int, z: np.ndarray | None = None) -> np.ndarray:
-        s, values = self.settings, self.plan.schedules
-        if s.animation_mode == "2D":
-            row = {name: values[name][frame] for name in ("angle", "zoom", "translation_x", "translation_y",
-                                                            "perspective_flip_theta", "perspective_flip_phi",
-                                                            "perspective_flip_gamma", "perspective_flip_fv")}
-            row["flip_2d_perspective"] = s.flip_2d_perspective
-            height, width = image.shape[:2]
-            return warp_2d(image, frame_matrix_2d(width, height, row), s.border)
-        translation = [values[f"translation_{a}"][frame] for a in "xyz"]
-        rotation = [values[f"rotation_3d_{a}"][frame] for a in "xyz"]
-        return warp_3d(image, translation, rotation, float(values["fov"][frame]), z, s.padding_mode, s.sampling_mode)
+        row = {name: series[frame] for name, series in self.plan.schedules.items()} | self.fixed
+        if self.settings.animation_mode == "2D":
+            return warp_2d_frame(image, row)
+        return warp_3d_frame(image, row, z)
 
 
 @dataclass
@@ -100,7 +91,7 @@ class FrameSteps:
 
     @property
     def color_mode(self) -> str | None:
-        return COLOR_MODES.get(self.plan.settings.color_coherence)
+        return COHERENCE_MODES.get(self.plan.settings.color_coherence)
 
     def set_reference(self, frame0: np.ndarray) -> None:
         if self.color_mode is not None:
@@ -146,7 +137,6 @@ class AnimationRun:
     input_mask: Callable[[int], np.ndarray] | None = None
     on_frame: Callable[[int, dict], None] = lambda frame, info: None
     motion_only: bool = False
-    written: list[Path] = field(default_factory=list)
 
     def run(self, state: AnimationState) -> None:
         plan, settings = self.plan, self.plan.settings
@@ -180,11 +170,10 @@ class AnimationRun:
                     newer = motion(newer, k, z)
                     if older is not None:
                         older = motion(older, k, z)
-                weight = (k - F + 1) / cadence
-                frame = newer if older is None or weight >= 1 else (1 - weight) * older + weight * newer
-                if k == F + cadence - 1 or (cadence == 1):
+                weight = frame_blend(k, cadence)[-1].weight
+                if k == F + cadence - 1:  # the last frame of a group is the new image alone, as written
                     newer = quantise(newer, bit_depth)
-                    frame = newer
+                frame = newer if older is None or weight >= 1 else (1 - weight) * older + weight * newer
                 self._write(k, frame)
                 self.on_frame(k, {"diffused": k == F, "weight": weight})
             # the next diffusion starts from the last frame of this group, as written
@@ -211,32 +200,31 @@ class AnimationRun:
         return image
 
     def _write(self, frame: int, image: np.ndarray) -> None:
-        path = self.folder / frame_name(self.timestring, frame)
-        self.writer.put(path, image)
-        self.written.append(path)
+        bit_depth = self.plan.settings.bit_depth_output
+        self.writer.put(self.folder / frame_name(self.timestring, frame, bit_depth), image)
         if self.plan.settings.save_depth_maps and self.depth is not None:
             from ..depth import depth_map_name, normalize_depth, save_depth_map
 
             save_depth_map(self.folder / depth_map_name(self.timestring, frame), normalize_depth(self.depth.predict(image)))
 
 
-def existing_frames(folder: Path, timestring: str, frame_count: int) -> int:
+def existing_frames(folder: Path, timestring: str, frame_count: int, bit_depth: int = 8) -> int:
     """How many frames 0, 1, 2, ... of a run exist without a gap."""
     n = 0
-    while n < frame_count and (folder / frame_name(timestring, n)).exists():
+    while n < frame_count and (folder / frame_name(timestring, n, bit_depth)).exists():
         n += 1
     return n
 
 
 def resume_state(plan: Plan, folder: Path, timestring: str, cadence: int) -> AnimationState:
     """Continue at the last complete diffusion group (A-8): frames after it are rendered again."""
-    done = existing_frames(folder, timestring, plan.frame_count)
     bit_depth = plan.settings.bit_depth_output
+    done = existing_frames(folder, timestring, plan.frame_count, bit_depth)
     if done >= plan.frame_count:
         return AnimationState(next_diffusion=plan.frame_count)
     next_diffusion = (done // cadence) * cadence
     if next_diffusion == 0:
         return AnimationState()
-    frame0 = read_frame(folder / frame_name(timestring, 0), bit_depth)
-    carried = read_frame(folder / frame_name(timestring, next_diffusion - 1), bit_depth)
+    frame0 = read_frame(folder / frame_name(timestring, 0, bit_depth), bit_depth)
+    carried = read_frame(folder / frame_name(timestring, next_diffusion - 1, bit_depth), bit_depth)
     return AnimationState(next_diffusion=next_diffusion, carried=carried, frame0=frame0)

@@ -119,7 +119,8 @@ def render_interpolation(plan: Plan, generator: Generator, folder: Path, timestr
 
     settings = plan.settings
     assert plan.interpolation is not None
-    start = existing_frames(folder, timestring, plan.frame_count) if settings.resume_from_timestring else 0
+    start = existing_frames(folder, timestring, plan.frame_count, settings.bit_depth_output) \
+        if settings.resume_from_timestring else 0
     keys = KeyConditionings(plan, generator)
     with frame_session(plan, folder, timestring, start=start, console=console, verbose=False,
                        label="interpolate") as session:
@@ -130,6 +131,7 @@ def render_interpolation(plan: Plan, generator: Generator, folder: Path, timestr
                 height=settings.H, steps=settings.steps, scale=settings.scale, sampler=plan.sampler[frame],
                 ddim_eta=settings.ddim_eta,
                 conditioning_override=keys.at(a, b, weight, settings.interpolate_key_frames))
-            session.writer.put(folder / frame_name(timestring, frame), generator.generate(request).image)
+            image = generator.generate(request).image
+            session.writer.put(folder / frame_name(timestring, frame, settings.bit_depth_output), image)
             session.progress.frame_done(frame, {"diffused": True})
     return session.result
