@@ -154,3 +154,17 @@ def test_depth_model_that_cannot_be_loaded(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nope" in result.stderr
     assert not list((tmp_path / "out").rglob("*_00000.png"))
+
+
+def test_stills_resume_keeps_existing_images(tmp_path, tiny):
+    settings = base(tmp_path, animation_mode="None", prompts=["a", "b"], n_batch=2)
+    first = render(settings, generator=tiny)
+    kept = first.frames[0].read_bytes()
+    removed = {path: path.read_bytes() for path in first.frames[2:]}
+    for path in removed:
+        path.unlink()
+    again = render({**settings, "resume_from_timestring": True, "resume_timestring": first.timestring}, generator=tiny)
+    assert [p.name for p in again.frames] == [p.name for p in first.frames]
+    assert first.frames[0].read_bytes() == kept
+    for path, data in removed.items():
+        assert path.read_bytes() == data  # the images rendered again are the same images

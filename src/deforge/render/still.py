@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 
 from ..generate.base import GenerationRequest, Generator
-from ..output import FrameWriter, write_image
+from ..output import FrameWriter, frame_suffix, write_image
 from ..plan import Plan
 
 
@@ -59,32 +59,47 @@ class InitSource:
 
 def render_stills(plan: Plan, generator: Generator, folder: Path, timestring: str,
                   console: Console | None = None):
-    from ..api import RenderResult
+    """Generate every image of the plan. With resume_from_timestring, images already on disk are kept
+    (and read back for the grid); Ctrl-C or SIGTERM leaves complete images and raises Interrupted."""
+    from ..api import FrameProgress, Interrupted, RenderResult, sigterm_as_interrupt
+    from .animation import read_frame
 
     settings = plan.settings
+    bit_depth = settings.bit_depth_output
     result = RenderResult(folder, timestring)
     inits = InitSource(plan)
     per_prompt: dict[int, list[np.ndarray]] = {}
-    with FrameWriter(settings.bit_depth_output) as writer:
-        for index in range(plan.frame_count):
-            init, mask, overlay = inits.get(plan.init_images[index])
-            request = GenerationRequest(
-                conditioning=plan.conditioning(index), seed=int(plan.seeds[index]), width=settings.W,
-                height=settings.H, steps=settings.steps, scale=settings.scale, sampler=plan.sampler[index],
-                ddim_eta=settings.ddim_eta, init_image=init,
-                strength=float(plan.strength[index]) if init is not None else 0.0, mask=mask, overlay_mask=overlay)
-            image = generator.generate(request).image
-            if settings.save_samples:
-                path = folder / still_name(plan, timestring, index)
-                writer.put(path, image)
-                result.frames.append(path)
-            per_prompt.setdefault(int(plan.positive.index[index]), []).append(image)
-            if console is not None:
-                console.print(f"image {index + 1}/{plan.frame_count} seed {int(plan.seeds[index])}", highlight=False)
+    try:
+        with sigterm_as_interrupt(), FrameWriter(bit_depth) as writer, \
+                FrameProgress(plan.frame_count, 0, console, False, plan, "images") as bar:
+            for index in range(plan.frame_count):
+                path = (folder / still_name(plan, timestring, index)).with_suffix(frame_suffix(bit_depth))
+                if settings.resume_from_timestring and path.exists():
+                    image = read_frame(path, bit_depth)
+                else:
+                    image = generator.generate(_request(plan, index, inits)).image
+                    if settings.save_samples:
+                        writer.put(path, image)
+                if settings.save_samples:
+                    result.frames.append(path)
+                per_prompt.setdefault(int(plan.positive.index[index]), []).append(image)
+                bar.frame_done(index, {})
+    except KeyboardInterrupt:
+        result.interrupted = True
+        raise Interrupted(result) from None
     if settings.make_grid:
         last_seed = int(plan.seeds[-1])
         for prompt_index, images in per_prompt.items():
             grid_path = folder / f"{timestring}_{prompt_index:05}_grid_{last_seed}.png"
-            write_image(grid_path, grid_image(images, settings.grid_rows), settings.bit_depth_output)
-            result.frames.append(grid_path)
+            result.frames.append(write_image(grid_path, grid_image(images, settings.grid_rows), bit_depth))
     return result
+
+
+def _request(plan: Plan, index: int, inits: InitSource) -> GenerationRequest:
+    settings = plan.settings
+    init, mask, overlay = inits.get(plan.init_images[index])
+    return GenerationRequest(
+        conditioning=plan.conditioning(index), seed=int(plan.seeds[index]), width=settings.W, height=settings.H,
+        steps=settings.steps, scale=settings.scale, sampler=plan.sampler[index], ddim_eta=settings.ddim_eta,
+        init_image=init, strength=float(plan.strength[index]) if init is not None else 0.0, mask=mask,
+        overlay_mask=overlay)
