@@ -12,7 +12,7 @@ depth), so a run resumed from its frames continues exactly as an uninterrupted o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -22,8 +22,8 @@ from ..cadence import frame_blend
 from ..errors import InputMediaError
 from ..generate.base import GenerationRequest, Generator
 from ..image_ops import add_noise, apply_contrast, color_reference, match_colors, to_grayscale, unsharp_mask
-from ..motion.warp2d import warp_2d_frame
-from ..motion.warp3d import depth_to_z, warp_3d_frame
+from ..motion.warp2d import frame_matrix_2d, warp_2d
+from ..motion.warp3d import depth_to_z, remap, sampling_grid
 from ..output import FrameWriter, frame_suffix, from_pixels, to_pixels
 from ..plan import Plan
 
@@ -75,10 +75,19 @@ class Motion:
         return self._last[1]
 
     def __call__(self, image: np.ndarray, frame: int, z: np.ndarray | None = None) -> np.ndarray:
+        return self.warp_all([image], frame, z)[0]
+
+    def warp_all(self, images: list[np.ndarray], frame: int, z: np.ndarray | None = None) -> list[np.ndarray]:
+        """Several images moved by the same frame's motion (cadence tweens): the map is built once."""
         row = {name: series[frame] for name, series in self.plan.schedules.items()} | self.fixed
+        height, width = images[0].shape[:2]
         if self.settings.animation_mode == "2D":
-            return warp_2d_frame(image, row)
-        return warp_3d_frame(image, row, z)
+            matrix = frame_matrix_2d(width, height, row)
+            return [warp_2d(image, matrix, row["border"]) for image in images]
+        translation = [row[f"translation_{a}"] for a in "xyz"]
+        rotation = [row[f"rotation_3d_{a}"] for a in "xyz"]
+        map_x, map_y = sampling_grid(width, height, translation, rotation, float(row["fov"]), z)
+        return [remap(image, map_x, map_y, row["padding_mode"], row["sampling_mode"]) for image in images]
 
 
 @dataclass
@@ -137,6 +146,7 @@ class AnimationRun:
     input_mask: Callable[[int], np.ndarray] | None = None
     on_frame: Callable[[int, dict], None] = lambda frame, info: None
     motion_only: bool = False
+    _overlay: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def run(self, state: AnimationState) -> None:
         plan, settings = self.plan, self.plan.settings
@@ -167,9 +177,10 @@ class AnimationRun:
             for k in range(F, last + 1):
                 if k > F:
                     z = motion.z_for(newer)
-                    newer = motion(newer, k, z)
-                    if older is not None:
-                        older = motion(older, k, z)
+                    if older is None:
+                        newer = motion(newer, k, z)
+                    else:
+                        newer, older = motion.warp_all([newer, older], k, z)
                 weight = frame_blend(k, cadence)[-1].weight
                 if k == F + cadence - 1:  # the last frame of a group is the new image alone, as written
                     newer = quantise(newer, bit_depth)
@@ -183,11 +194,7 @@ class AnimationRun:
     def _generate(self, frame: int, init: np.ndarray | None) -> np.ndarray:
         plan, s = self.plan, self.plan.settings
         mask = self.input_mask(frame) if self.input_mask is not None else None
-        overlay = None
-        if mask is not None and s.overlay_mask:
-            from ..generate.masks import overlay_mask
-
-            overlay = overlay_mask(mask, s.mask_overlay_blur)
+        overlay = self._overlay_for(mask) if mask is not None and s.overlay_mask else None
         request = GenerationRequest(
             conditioning=plan.conditioning(frame), seed=int(plan.seeds[frame]), width=s.W, height=s.H,
             steps=s.steps, scale=s.scale, sampler=plan.sampler[frame], ddim_eta=s.ddim_eta,
@@ -198,6 +205,14 @@ class AnimationRun:
         if s.color_force_grayscale:
             image = to_grayscale(image)
         return image
+
+    def _overlay_for(self, mask: np.ndarray) -> np.ndarray:
+        """The blurred paste-back mask; built once while the mask stays the same (one mask file)."""
+        from ..generate.masks import overlay_mask
+
+        if self._overlay is None or self._overlay[0] is not mask:
+            self._overlay = (mask, overlay_mask(mask, self.plan.settings.mask_overlay_blur))
+        return self._overlay[1]
 
     def _write(self, frame: int, image: np.ndarray) -> None:
         bit_depth = self.plan.settings.bit_depth_output
