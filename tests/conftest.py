@@ -34,3 +34,20 @@ def conformance_cases(name: str, key: str | None = None) -> list:
 def float_close(actual: float, expected: float) -> bool:
     """The conformance tolerance for floats: 1e-6 relative (absolute below 1)."""
     return abs(actual - expected) <= 1e-6 * max(1.0, abs(expected))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fixed_torch_threads(request):
+    """Bit-exact comparisons need a fixed thread count (it changes float summation order). A module
+    that imports torch gets `TORCH_THREADS` threads (default 1) for its tests."""
+    import sys
+
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(getattr(request.module, "TORCH_THREADS", 1))
+    yield
+    torch.set_num_threads(previous)

@@ -18,13 +18,7 @@ from deforge.generate.samplers import SAMPLERS
 CAT = Conditioning.plain("a cat", "ugly")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fixed_threads():
-    """Bit-exact comparisons need a fixed thread count (it changes float summation order)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
+TORCH_THREADS = 2  # see conftest: bit-exact comparisons need a fixed thread count
 
 
 @pytest.fixture(scope="module")

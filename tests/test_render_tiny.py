@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+import torch  # noqa: F401  (loaded before the conftest fixture fixes its thread count)
 from PIL import Image
 
 from deforge.api import render
@@ -19,12 +19,7 @@ from deforge.video import probe_video
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fixed_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TORCH_THREADS = 1  # see conftest: bit-exact comparisons need a fixed thread count
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ Importing deforge and computing a plan does not import torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import DeforgeError, InputMediaError, ModelError, OutputError, ScheduleError, SettingsError
 from .plan import Plan, compute_plan

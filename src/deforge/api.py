@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 from rich.console import Console
 
-from .errors import InputMediaError, SettingsError
+from .errors import SettingsError
 from .generate.base import GenerationRequest, GenerationResult, Generator
 from .output import FrameWriter, new_timestring, remove_stale_temporaries, run_folder
 from .plan import Plan, compute_plan

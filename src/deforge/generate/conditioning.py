@@ -55,18 +55,25 @@ class EncodedConditioning:
             kwargs["negative_pooled_prompt_embeds"] = self.negative_pooled_prompt_embeds
         return kwargs
 
-    def lerp(self, other: "EncodedConditioning", t: float) -> "EncodedConditioning":
-        """(1 - t) * self + t * other, side by side (the sequence lengths are matched first)."""
+    def combine(self, other: "EncodedConditioning", mix) -> "EncodedConditioning":
+        """Each tensor blended with its counterpart by `mix(x, y)`, side by side (lengths matched first)."""
         a, b = _match_lengths(self, other)
-        mix = lambda x, y: None if x is None else torch.lerp(x, y.to(x.dtype), float(t))  # noqa: E731
+
+        def side(x, y):
+            return None if x is None else mix(x, y.to(x.dtype))
+
         return replace(
             a,
-            prompt_embeds=mix(a.prompt_embeds, b.prompt_embeds),
-            negative_prompt_embeds=mix(a.negative_prompt_embeds, b.negative_prompt_embeds),
-            pooled_prompt_embeds=mix(a.pooled_prompt_embeds, b.pooled_prompt_embeds),
-            negative_pooled_prompt_embeds=mix(a.negative_pooled_prompt_embeds, b.negative_pooled_prompt_embeds),
+            prompt_embeds=side(a.prompt_embeds, b.prompt_embeds),
+            negative_prompt_embeds=side(a.negative_prompt_embeds, b.negative_prompt_embeds),
+            pooled_prompt_embeds=side(a.pooled_prompt_embeds, b.pooled_prompt_embeds),
+            negative_pooled_prompt_embeds=side(a.negative_pooled_prompt_embeds, b.negative_pooled_prompt_embeds),
             negative_is_zero=a.negative_is_zero and b.negative_is_zero,
         )
+
+    def lerp(self, other: "EncodedConditioning", t: float) -> "EncodedConditioning":
+        """(1 - t) * self + t * other, side by side (the sequence lengths are matched first)."""
+        return self.combine(other, lambda x, y: torch.lerp(x, y, float(t)))
 
 
 _WINDOW = 77  # tokens per encoder call (BOS + 75 + EOS); every CLIP text encoder used by SD

@@ -17,7 +17,6 @@ Every pair is rendered, negative side included; one prompt gives one frame. Fram
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,20 +58,7 @@ def slerp(a: T, b: T, t: float) -> T:
 
 def _blend_encoded(a: Any, b: Any, t: float) -> Any:
     """slerp of two EncodedConditionings, each tensor (positive, negative, pooled) on its own."""
-    from ..generate.conditioning import _match_lengths
-
-    def side(x: Any, y: Any) -> Any:
-        return None if x is None else slerp(x, y.to(x.dtype), t)
-
-    a, b = _match_lengths(a, b)
-    return replace(
-        a,
-        prompt_embeds=side(a.prompt_embeds, b.prompt_embeds),
-        negative_prompt_embeds=side(a.negative_prompt_embeds, b.negative_prompt_embeds),
-        pooled_prompt_embeds=side(a.pooled_prompt_embeds, b.pooled_prompt_embeds),
-        negative_pooled_prompt_embeds=side(a.negative_pooled_prompt_embeds, b.negative_pooled_prompt_embeds),
-        negative_is_zero=a.negative_is_zero and b.negative_is_zero,
-    )
+    return a.combine(b, lambda x, y: slerp(x, y, t))
 
 
 def blend(a: Any, b: Any, t: float, spherical: bool) -> Any:
