@@ -68,6 +68,15 @@ def make_generator(settings: Settings) -> Generator:
                           vae_tiling=settings.vae_tiling)
 
 
+def frame_ops_for_run(generator: Generator, video_input: bool):
+    """Frames stay on the generator's GPU between steps when it has one; Video Input (masks, input
+    frames from disk) and models on the CPU use the numpy operations."""
+    from .frame_ops import NumpyFrameOps, frame_ops_for
+
+    device = getattr(generator, "device", None)
+    return NumpyFrameOps() if video_input or device is None else frame_ops_for(device)
+
+
 def needs_depth(settings: Settings) -> bool:
     return settings.animation_mode == "3D" and (settings.use_depth_warping or settings.save_depth_maps)
 
@@ -219,7 +228,8 @@ def _render_animation(plan: Plan, generator: Generator, depth: Any, folder: Path
         run = AnimationRun(plan, generator, folder, timestring, session.writer, depth=depth, init_image=init_image,
                            input_frame=video_frames.frame if video_frames is not None else None,
                            input_mask=video_frames.mask if video_frames is not None else None,
-                           on_frame=session.progress.frame_done, motion_only=motion_only)
+                           on_frame=session.progress.frame_done, motion_only=motion_only,
+                           ops=frame_ops_for_run(generator, video_frames is not None))
         run.run(state)
     return session.result
 

@@ -51,6 +51,9 @@ class GenerationRequest:
     """Full-resolution blurred mask used to paste the init back after decoding (overlay_mask)."""
     conditioning_override: object | None = None
     """Pre-computed conditioning tensors (Interpolation mode tweens); bypasses the prompt encoder."""
+    on_device: bool = False
+    """Return the image as a torch tensor (H, W, 3) 0..255 on the generator's device instead of numpy;
+    `init_image` may then be such a tensor too (render loops that keep frames on the GPU)."""
 
 
 @dataclass

@@ -147,8 +147,16 @@ class DiffusersGenerator:
         """The conditioning tensors for a prompt pair (cached per unique text)."""
         return self.prompts.encode(conditioning)
 
+    @property
+    def device(self) -> torch.device:
+        return self.img2img._execution_device
+
     def generate(self, request: GenerationRequest) -> GenerationResult:
         output, steps_run, info = self._run(request, "pt")
+        if request.on_device:
+            if output is None:
+                return GenerationResult(request.init_image.clone(), 0, info)
+            return GenerationResult(output.images[0].permute(1, 2, 0).float().mul(255.0), steps_run, info)
         if output is None:  # no step to run: the init image is the result
             return GenerationResult(_fit_frame(request.init_image, request.width, request.height).copy(), 0, info)
         frame = output.images[0].permute(1, 2, 0).float().mul(255.0).cpu().numpy()
@@ -190,8 +198,7 @@ class DiffusersGenerator:
                 return None, 0, {**info, "denoise_strength": 0.0}
             strength = denoise_strength(steps_run, request.steps)
             info["denoise_strength"] = strength
-            init = _fit_frame(request.init_image, request.width, request.height)
-            image = torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1) / 255.0)).float()[None]
+            image = _init_tensor(request.init_image, request.width, request.height)
             if request.mask is not None:
                 return self._masked_img2img(image, request.mask, strength, common), steps_run, info
             return self.img2img(image=image, strength=strength, **common), steps_run, info
@@ -301,6 +308,14 @@ class _MaskHold:
             next_t = loop_timesteps[i + 1].reshape(1)
             target = scheduler.add_noise(self.init_latents, self.noise, next_t)
         return {"latents": latents * (1 - hold) + target.to(latents.dtype) * hold}
+
+
+def _init_tensor(frame: "np.ndarray | torch.Tensor", width: int, height: int) -> torch.Tensor:
+    """The init image as the pipelines take it: (1, 3, H, W) in 0..1. A tensor stays on its device."""
+    if isinstance(frame, torch.Tensor):
+        return frame.clamp(0, 255).permute(2, 0, 1)[None].float().div(255.0)
+    init = _fit_frame(frame, width, height)
+    return torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1) / 255.0)).float()[None]
 
 
 def _fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
