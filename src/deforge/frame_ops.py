@@ -7,6 +7,8 @@ device between steps; only 3x3 matrices, 1-D kernels and scalars are made on the
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -521,10 +523,16 @@ class TorchFrameOps:
 
 
 def frame_ops_for(device: torch.device | str | None) -> NumpyFrameOps | TorchFrameOps:
-    """Torch frame operations for a CUDA or MPS device; numpy ones for the CPU or no device."""
+    """Torch frame operations for a CUDA or MPS device; numpy ones for the CPU or no device.
+    One TorchFrameOps per device for the process: its lookup tables are built once, not per run."""
     if device is not None and torch.device(device).type in ("cuda", "mps"):
-        return TorchFrameOps(device)
+        return _torch_ops(str(torch.device(device)))
     return NumpyFrameOps()
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_ops(device: str) -> TorchFrameOps:
+    return TorchFrameOps(device)
 
 
 FrameOps = NumpyFrameOps | TorchFrameOps
