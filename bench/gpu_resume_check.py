@@ -1,8 +1,12 @@
 """GPU check (python bench/gpu_resume_check.py): a resumed 2D/3D run with frames on the GPU writes the same bytes as an uninterrupted one."""
-import sys, shutil, tempfile
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+import shutil
+import sys
+import tempfile
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+
 from deforge.api import render
 from deforge.generate.diffusers_backend import load_generator
 from deforge.render.animation import frame_name
