@@ -50,7 +50,24 @@ HSV_SHIFT = 12  # OpenCV's fixed-point bits for 8-bit RGB -> HSV
 HSV_SECTORS = ((0, 3, 1), (2, 0, 1), (1, 0, 3), (1, 2, 0), (3, 1, 0), (0, 1, 2))
 
 
-class NumpyFrameOps:
+class _WarpMany:
+    """warp_3d for one or several frames on top of an implementation's sampling_grid and remap."""
+
+    def warp_3d(self, image: Any, translation: Sequence[float], rotation_deg: Sequence[float], fov: float,
+                z: Any = None, padding_mode: str = "border", sampling_mode: str = "bicubic") -> Any:
+        """Move the camera over the depth map z (None: flat, z = 1), as motion.warp3d.warp_3d."""
+        return self.warp_3d_many([image], translation, rotation_deg, fov, z, padding_mode, sampling_mode)[0]
+
+    def warp_3d_many(self, images: Sequence[Any], translation: Sequence[float], rotation_deg: Sequence[float],
+                     fov: float, z: Any = None, padding_mode: str = "border",
+                     sampling_mode: str = "bicubic") -> list[Any]:
+        """Several same-sized frames moved by one camera motion: the sampling grid is built once."""
+        height, width = images[0].shape[:2]
+        map_x, map_y = self.sampling_grid(width, height, translation, rotation_deg, fov, z)
+        return [self.remap(image, map_x, map_y, padding_mode, sampling_mode) for image in images]
+
+
+class NumpyFrameOps(_WarpMany):
     """Frame operations on float32 numpy (H, W, 3) RGB frames, 0..255: the existing CPU functions."""
 
     device: torch.device | None = None
@@ -68,33 +85,8 @@ class NumpyFrameOps:
         """Warp with a forward 3x3 matrix, bilinear, replicate or wrap border."""
         return warp_2d(image, matrix, border)
 
-    def warp_3d(
-        self,
-        image: np.ndarray,
-        translation: Sequence[float],
-        rotation_deg: Sequence[float],
-        fov: float,
-        z: np.ndarray | None = None,
-        padding_mode: str = "border",
-        sampling_mode: str = "bicubic",
-    ) -> np.ndarray:
-        """Move the camera over the depth map z (None: flat, z = 1)."""
-        return warp_3d(image, translation, rotation_deg, fov, z, padding_mode, sampling_mode)
-
-    def warp_3d_many(
-        self,
-        images: Sequence[np.ndarray],
-        translation: Sequence[float],
-        rotation_deg: Sequence[float],
-        fov: float,
-        z: np.ndarray | None = None,
-        padding_mode: str = "border",
-        sampling_mode: str = "bicubic",
-    ) -> list[np.ndarray]:
-        """Several same-sized frames moved by one camera motion: the sampling grid is built once."""
-        height, width = images[0].shape[:2]
-        map_x, map_y = sampling_grid(width, height, translation, rotation_deg, fov, z)
-        return [remap(image, map_x, map_y, padding_mode, sampling_mode) for image in images]
+    sampling_grid = staticmethod(sampling_grid)
+    remap = staticmethod(remap)
 
     def depth_to_z(self, inverse_depth: np.ndarray | None) -> np.ndarray | None:
         """z = 2 - normalised inverse depth."""
@@ -143,7 +135,7 @@ class TorchColorReference:
         self.histograms = histograms
 
 
-class TorchFrameOps:
+class TorchFrameOps(_WarpMany):
     """Frame operations on float32 (H, W, 3) RGB tensors, 0..255, on one torch device."""
 
     on_device = True  # frames are tensors on self.device
@@ -266,37 +258,6 @@ class TorchFrameOps:
             raise ValueError(f"sampling_mode must be one of {sorted(SAMPLING_MODES)}, got {sampling_mode!r}")
         shifted = self._tensor(image) + SAMPLE_OFFSET
         return self._sample(shifted, map_x, map_y, sampling_mode, padding_mode).clamp_(0.0, 255.0)
-
-    def warp_3d(
-        self,
-        image: torch.Tensor,
-        translation: Sequence[float],
-        rotation_deg: Sequence[float],
-        fov: float,
-        z: torch.Tensor | None = None,
-        padding_mode: str = "border",
-        sampling_mode: str = "bicubic",
-    ) -> torch.Tensor:
-        """Move the camera over the depth map z (None: flat, z = 1), as warp3d.warp_3d."""
-        image = self._tensor(image)
-        height, width = image.shape[:2]
-        map_x, map_y = self.sampling_grid(width, height, translation, rotation_deg, fov, z)
-        return self.remap(image, map_x, map_y, padding_mode, sampling_mode)
-
-    def warp_3d_many(
-        self,
-        images: Sequence[torch.Tensor],
-        translation: Sequence[float],
-        rotation_deg: Sequence[float],
-        fov: float,
-        z: torch.Tensor | None = None,
-        padding_mode: str = "border",
-        sampling_mode: str = "bicubic",
-    ) -> list[torch.Tensor]:
-        """Several same-sized frames moved by one camera motion: the sampling grid is built once."""
-        height, width = images[0].shape[:2]
-        map_x, map_y = self.sampling_grid(width, height, translation, rotation_deg, fov, z)
-        return [self.remap(image, map_x, map_y, padding_mode, sampling_mode) for image in images]
 
     def depth_to_z(self, inverse_depth: torch.Tensor | np.ndarray | None) -> torch.Tensor | None:
         """z = 2 - d for the min-max normalised inverse depth d, as warp3d.depth_to_z."""
