@@ -40,7 +40,6 @@ from .motion.warp3d import (
     remap,
     rotation_matrix,
     sampling_grid,
-    warp_3d,
 )
 from .output import from_pixels, to_pixels
 
