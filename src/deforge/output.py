@@ -213,8 +213,10 @@ class FrameWriter:
             raise error
 
     def put(self, path: Path, image: np.ndarray, bit_depth: int | None = None) -> None:
+        """Queue a frame for writing. The writer keeps a reference: do not change the array afterwards
+        (the render loops never do: every step returns a new array), so no copy is made here."""
         self._raise_pending()
-        self._queue.put((Path(path), np.array(image, copy=True), bit_depth or self.bit_depth))
+        self._queue.put((Path(path), np.asarray(image), bit_depth or self.bit_depth))
 
     def close(self) -> None:
         self._queue.put(None)

@@ -128,7 +128,8 @@ class FrameSteps:
 
 @dataclass
 class AnimationState:
-    """Where a run stands: the next diffusion and the image carried into it (from memory or disk)."""
+    """Where a run starts: its first diffusion and, when resuming, the frames read back from disk.
+    The loop reads it and never changes it (during the run the carried frame may live on the GPU)."""
 
     next_diffusion: int = 0
     carried: np.ndarray | None = None
@@ -199,9 +200,7 @@ class AnimationRun:
                 frame = newer if older is None or weight >= 1 else ops.blend(older, newer, weight)
                 self._write(k, frame)
                 self.on_frame(k, {"diffused": k == F, "weight": weight})
-            # the next diffusion starts from the last frame of this group, as written
-            carried = newer
-            state.next_diffusion = F + cadence
+            carried = newer  # the next diffusion starts from the last frame of this group, as written
 
     def _generate(self, frame: int, init: Frame | None) -> Frame:
         plan, s = self.plan, self.plan.settings
